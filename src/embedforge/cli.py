@@ -1,0 +1,56 @@
+"""The `embedforge` command line.
+
+Each sub-command imports its implementation lazily, so `embedforge --help`
+answers at once instead of waiting for torch to load. A :class:`UserError`
+becomes one line on stderr and exit code 2, with no traceback.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from embedforge import __version__
+from embedforge.errors import UserError
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    from embedforge.demo import run_demo
+
+    run_demo(epochs=args.epochs, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="embedforge",
+        description="Learn embeddings for sets of weighted rows and for images, then use them.",
+    )
+    parser.add_argument("--version", action="version", version=f"embedforge {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="train a small embedding on scikit-learn's digits and print retrieval metrics",
+        description=(
+            "Train a small CNN with batch-hard triplet loss on 70%% of scikit-learn's digits "
+            "and print P@1, R-precision and MAP@R for the held-out 30%% against it, next to "
+            "the same metrics on raw pixels."
+        ),
+    )
+    demo.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.set_defaults(handler=_run_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        args.handler(args)
+    except UserError as error:
+        print(f"embedforge: error: {error}", file=sys.stderr)
+        return 2
+    return 0

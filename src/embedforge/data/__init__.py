@@ -1,0 +1,1 @@
+"""Sources: palettes, images, bundled and generated data sets."""

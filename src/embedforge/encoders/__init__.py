@@ -1,0 +1,1 @@
+"""Trunks (small CNN, set encoders) and heads (projection, embedder, classifier)."""

@@ -1,0 +1,1 @@
+"""Evaluation: retrieval metrics, probes, thresholds and the report."""

@@ -1,0 +1,1 @@
+"""FAISS index: build, save, load, search."""

@@ -1,0 +1,1 @@
+"""The trainer, the PK sampler, distributed helpers and checkpoints."""

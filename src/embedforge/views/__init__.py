@@ -1,0 +1,1 @@
+"""Augmentations that make views of sets and images, batched on tensors."""

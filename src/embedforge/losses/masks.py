@@ -1,6 +1,5 @@
 """Which pairs in a batch share a label: the masks every loss and miner starts from."""
 
-import torch
 from torch import Tensor
 
 
@@ -10,6 +9,7 @@ def label_masks(labels: Tensor, ref_labels: Tensor | None = None) -> tuple[Tenso
     With ``ref_labels=None`` the batch is compared with itself and an item is
     never its own positive (the diagonal is False in both masks).
 
+    >>> import torch
     >>> pos, neg = label_masks(torch.tensor([0, 0, 1]))
     >>> pos.int().tolist(), neg.int().tolist()
     ([[0, 1, 0], [1, 0, 0], [0, 0, 0]], [[0, 0, 1], [0, 0, 1], [1, 1, 0]])

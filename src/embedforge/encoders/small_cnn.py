@@ -1,0 +1,52 @@
+"""The small CNN trunk: two conv blocks and three fully connected layers to an 84-d feature.
+
+It is the encoder of the well-known dSprites representation-learning tutorial
+(LeNet-like: average pooling, batch norm without affine parameters), so results
+can be compared with that tutorial's table. For small inputs such as 8×8
+digits the convolutions keep the spatial size (kernel 3, padding 1) instead of
+shrinking it (kernel 5, no padding), which would leave nothing to pool.
+"""
+
+import torch
+from torch import Tensor, nn
+
+
+class SmallCNN(nn.Module):
+    """(B, C, H, W) images -> (B, feature_dim) features.
+
+    >>> cnn = SmallCNN(image_size=8)
+    >>> cnn(torch.zeros(4, 1, 8, 8)).shape
+    torch.Size([4, 84])
+    """
+
+    def __init__(self, *, image_size: int, in_channels: int = 1, feature_dim: int = 84) -> None:
+        super().__init__()
+        kernel, padding = (3, 1) if image_size < 32 else (5, 0)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 6, kernel, padding=padding),
+            nn.ReLU(),
+            nn.AvgPool2d(2),
+            nn.BatchNorm2d(6, affine=False),
+            nn.Conv2d(6, 16, kernel, padding=padding),
+            nn.ReLU(),
+            nn.AvgPool2d(2),
+            nn.BatchNorm2d(16, affine=False),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            flat_size = self.features(torch.zeros(1, in_channels, image_size, image_size)).shape[1]
+        self.head = nn.Sequential(
+            nn.Linear(flat_size, 120),
+            nn.ReLU(),
+            nn.BatchNorm1d(120, affine=False),
+            nn.Linear(120, feature_dim),
+            nn.ReLU(),
+            nn.BatchNorm1d(feature_dim, affine=False),
+            nn.Linear(feature_dim, feature_dim),
+            nn.ReLU(),
+            nn.BatchNorm1d(feature_dim, affine=False),
+        )
+        self.feature_dim = feature_dim
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.head(self.features(images))

@@ -1,0 +1,59 @@
+import pytest
+import torch
+from torch import nn
+
+from embedforge.encoders.deep_sets import DeepSets
+from embedforge.encoders.set_transformer import SetTransformer
+
+SET_ENCODERS = [DeepSets, SetTransformer]
+
+
+def random_sets(batch: int, rows: int, features: int, seed: int) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.rand(batch, rows, generator=g) > 0.3
+    values = torch.rand(batch, rows, features, generator=g) * mask.unsqueeze(-1)
+    weights = values[..., 0]
+    values[..., 0] = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    return values, mask
+
+
+def build(encoder_class: type[nn.Module]) -> nn.Module:
+    torch.manual_seed(0)
+    return encoder_class(in_features=4, dim=16).eval()
+
+
+@pytest.mark.parametrize("encoder_class", SET_ENCODERS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_shuffled_rows_give_the_same_vector(encoder_class, seed: int) -> None:
+    encoder = build(encoder_class)
+    values, mask = random_sets(6, 11, 4, seed)
+    order = torch.randperm(11, generator=torch.Generator().manual_seed(seed + 100))
+    with torch.no_grad():
+        assert torch.allclose(
+            encoder(values, mask), encoder(values[:, order], mask[:, order]), atol=1e-5
+        )
+
+
+@pytest.mark.parametrize("encoder_class", SET_ENCODERS)
+def test_extra_padding_does_not_change_the_vector(encoder_class) -> None:
+    encoder = build(encoder_class)
+    values, mask = random_sets(5, 7, 4, 3)
+    padded_values = torch.cat([values, torch.rand(5, 4, 4)], dim=1)  # junk in the padding
+    padded_mask = torch.cat([mask, torch.zeros(5, 4, dtype=torch.bool)], dim=1)
+    with torch.no_grad():
+        assert torch.allclose(encoder(values, mask), encoder(padded_values, padded_mask), atol=1e-5)
+
+
+@pytest.mark.parametrize("encoder_class", SET_ENCODERS)
+def test_empty_sets_are_finite_and_every_parameter_gets_a_gradient(encoder_class) -> None:
+    encoder = build(encoder_class).train()
+    values, mask = random_sets(4, 6, 4, 4)
+    mask[0] = False
+    values[0] = 0.0
+    out = encoder(values, mask)
+    assert out.shape == (4, 16)
+    assert torch.isfinite(out).all()
+    out.pow(2).sum().backward()
+    for name, parameter in encoder.named_parameters():
+        assert parameter.grad is not None, name
+        assert torch.isfinite(parameter.grad).all(), name

@@ -3,9 +3,10 @@ import torch
 from torch import nn
 
 from embedforge.encoders.deep_sets import DeepSets
+from embedforge.encoders.raster_cnn import RasterCNN, rasterise
 from embedforge.encoders.set_transformer import SetTransformer
 
-SET_ENCODERS = [DeepSets, SetTransformer]
+SET_ENCODERS = [DeepSets, SetTransformer, RasterCNN]
 
 
 def random_sets(batch: int, rows: int, features: int, seed: int) -> tuple[torch.Tensor, ...]:
@@ -57,3 +58,18 @@ def test_empty_sets_are_finite_and_every_parameter_gets_a_gradient(encoder_class
     for name, parameter in encoder.named_parameters():
         assert parameter.grad is not None, name
         assert torch.isfinite(parameter.grad).all(), name
+
+
+def test_rasterised_pixels_follow_the_weights() -> None:
+    values = torch.tensor([[[0.7, 1.0, 0.0, 0.0], [0.2, 0.0, 1.0, 0.0], [0.1, 0.0, 0.0, 1.0]]])
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    image = rasterise(values, mask, size=100, generator=torch.Generator().manual_seed(0))
+    assert image.shape == (1, 3, 100, 100)
+    shares = image.mean(dim=(2, 3)).squeeze(0)  # one-hot colours: channel mean = share
+    assert torch.allclose(shares, torch.tensor([0.7, 0.2, 0.1]), atol=0.02)
+
+
+def test_raster_cnn_paints_a_new_picture_each_training_call() -> None:
+    encoder = build(RasterCNN).train()
+    values, mask = random_sets(3, 6, 4, 5)
+    assert not torch.allclose(encoder(values, mask), encoder(values, mask))

@@ -1,0 +1,225 @@
+"""Every triplet of a batch without ever holding them all: the fused triplet kernel.
+
+A batch of B items with K per class has about B*K anchor-positive pairs and B
+negatives each, so B^2*K triplets. pytorch-metric-learning materialises a
+(B, B, B) mask and then three index tensors of that length; here the
+anchor-positive pairs are walked in chunks against all B negatives, so the
+working set is one (chunk, B) block. The loss is a custom autograd function
+over the (B, B) distance matrix: its forward pass also accumulates the
+gradient with respect to that matrix, which is the only thing kept for
+backward. Autograd then carries it back to the embeddings through the
+ordinary distance computation.
+
+Everything here works on a matrix ``E`` where smaller means closer: a distance
+as is, a similarity negated (so ``E[a, p] - E[a, n]`` is PML's
+``distance.margin(ap, an)`` exactly, in both cases).
+"""
+
+from collections.abc import Iterator
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+TripletType = Literal["all", "hard", "semihard", "easy"]
+
+CHUNK_ELEMENTS = 1 << 22  # entries of one (chunk, B) block
+
+
+def closeness_sign(is_similarity: bool) -> float:
+    """+1 for a distance, -1 for a similarity: ``sign * matrix`` is smaller-is-closer."""
+    return -1.0 if is_similarity else 1.0
+
+
+def anchor_positive_chunks(
+    positive_mask: Tensor, *, chunk_elements: int = CHUNK_ELEMENTS
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Yield (anchor, positive) index chunks, row-major, sized so chunk * B <= chunk_elements."""
+    anchor, positive = positive_mask.nonzero(as_tuple=True)  # (P,), (P,)
+    step = max(1, chunk_elements // max(1, positive_mask.shape[1]))
+    for start in range(0, anchor.numel(), step):
+        yield anchor[start : start + step], positive[start : start + step]
+
+
+def select_triplets(
+    current_margin: Tensor, valid: Tensor, *, margin: float, kind: TripletType
+) -> Tensor:
+    """Which triplets of a block to keep, as pytorch-metric-learning's TripletMarginMiner.
+
+    ``current_margin`` is ``E[a, p] - E[a, n]`` (C, B); the miner's
+    "triplet margin" is its negation. "all" keeps the triplets that violate the
+    margin, "hard" those whose negative is at least as close as the positive,
+    "semihard" the violating ones whose negative is still farther, "easy" the
+    ones that already satisfy the margin.
+    """
+    triplet_margin = -current_margin  # (C, B)
+    if kind == "easy":
+        return valid & (triplet_margin > margin)
+    keep = valid & (triplet_margin <= margin)  # (C, B)
+    if kind == "hard":
+        keep &= triplet_margin <= 0
+    elif kind == "semihard":
+        keep &= triplet_margin > 0
+    elif kind != "all":
+        raise ValueError(
+            f"type of triplets must be 'all', 'hard', 'semihard' or 'easy', not {kind!r}"
+        )
+    return keep
+
+
+class _TripletMarginFromMatrix(torch.autograd.Function):
+    """Mean triplet hinge (or softplus) from a (B, B) matrix, gradient fused into forward."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        matrix: Tensor,
+        positive_mask: Tensor,
+        negative_mask: Tensor,
+        margin: float,
+        sign: float,
+        kind: TripletType | None,
+        smooth: bool,
+        positive_threshold: float,
+        eps: float,
+        chunk_elements: int,
+    ) -> tuple[Tensor, Tensor]:
+        e = matrix * sign  # (B, B), smaller = closer
+        grad = torch.zeros_like(matrix)  # (B, B), unnormalised d(sum)/dE
+        total = matrix.new_zeros(())
+        counts = torch.zeros(2, dtype=torch.int64, device=matrix.device)  # (considered, > thr)
+        for anchor, positive in anchor_positive_chunks(
+            positive_mask, chunk_elements=chunk_elements
+        ):
+            current = e[anchor, positive].unsqueeze(1) - e[anchor]  # (C, B)
+            valid = negative_mask[anchor]  # (C, B)
+            keep = (
+                valid if kind is None else select_triplets(current, valid, margin=margin, kind=kind)
+            )  # (C, B)
+            violation = current + margin  # (C, B)
+            if smooth:
+                losses = F.softplus(violation)  # (C, B)
+                weight = torch.sigmoid(violation)  # (C, B)
+            else:
+                losses = F.relu(violation)  # (C, B)
+                weight = (violation > 0).to(matrix.dtype)  # (C, B)
+            zero = losses.new_zeros(())
+            losses = torch.where(keep, losses, zero)  # (C, B)
+            weight = torch.where(keep, weight, zero)  # (C, B)
+            total += losses.sum()
+            counts[0] += keep.sum()
+            counts[1] += (losses > positive_threshold).sum()
+            grad.index_put_((anchor, positive), weight.sum(dim=1), accumulate=True)
+            grad.index_add_(0, anchor, weight, alpha=-1.0)
+        denominator = counts[1].to(matrix.dtype) + eps
+        if denominator.item() > 0:
+            loss = total / denominator
+            grad *= sign / denominator
+        else:
+            loss = total * 0.0
+            grad.zero_()
+        ctx.save_for_backward(grad)
+        ctx.mark_non_differentiable(counts)
+        return loss, counts
+
+    @staticmethod
+    def backward(ctx, grad_loss: Tensor, _grad_counts: Tensor):  # type: ignore[override]
+        (grad,) = ctx.saved_tensors
+        return (grad_loss * grad, *([None] * 9))
+
+
+def triplet_margin_from_matrix(
+    matrix: Tensor,
+    positive_mask: Tensor,
+    negative_mask: Tensor,
+    *,
+    margin: float,
+    is_similarity: bool = False,
+    kind: TripletType | None = None,
+    smooth: bool = False,
+    positive_threshold: float = 0.0,
+    eps: float = 0.0,
+    chunk_elements: int = CHUNK_ELEMENTS,
+) -> tuple[Tensor, Tensor]:
+    """Mean triplet loss over the chosen triplets of a batch, in O(B^2) memory.
+
+    matrix: (B, B) distances (or similarities with ``is_similarity=True``);
+    positive_mask / negative_mask: (B, B) bool, from :func:`label_masks`.
+    ``kind=None`` takes every valid triplet; otherwise :func:`select_triplets`.
+    Per triplet the loss is ``relu(E[a,p] - E[a,n] + margin)`` (``softplus``
+    when ``smooth``). The result is ``sum / (count(loss > positive_threshold) + eps)``,
+    0 when that denominator is 0: PML's AvgNonZeroReducer with the defaults,
+    Moindrot's batch-all average with ``positive_threshold=eps=1e-16``.
+
+    Returns ``(loss, counts)``: a scalar on the graph of ``matrix`` and an int64
+    (2,) tensor ``[triplets considered, triplets above the threshold]``.
+
+    >>> import torch
+    >>> from embedforge.losses.masks import label_masks
+    >>> d = torch.tensor([[0.0, 1.0, 2.0], [1.0, 0.0, 0.5], [2.0, 0.5, 0.0]])
+    >>> pos, neg = label_masks(torch.tensor([0, 0, 1]))
+    >>> loss, counts = triplet_margin_from_matrix(d, pos, neg, margin=0.1)
+    >>> round(loss.item(), 4), counts.tolist()  # (1,0,2): 1.0-0.5+0.1; (0,1,2): 1.0-2.0+0.1 < 0
+    (0.6, [2, 1])
+    """
+    return _TripletMarginFromMatrix.apply(
+        matrix,
+        positive_mask,
+        negative_mask,
+        margin,
+        closeness_sign(is_similarity),
+        kind,
+        smooth,
+        positive_threshold,
+        eps,
+        chunk_elements,
+    )
+
+
+@torch.no_grad()
+def mine_triplets(
+    matrix: Tensor,
+    positive_mask: Tensor,
+    negative_mask: Tensor,
+    *,
+    margin: float,
+    kind: TripletType,
+    is_similarity: bool = False,
+    chunk_elements: int = CHUNK_ELEMENTS,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(anchor, positive, negative) int64 indices of the triplets :func:`select_triplets` keeps.
+
+    Same set and order (lexicographic in a, p, n) as PML's TripletMarginMiner,
+    built chunk by chunk: only the output grows with the number of triplets.
+    """
+    e = matrix * closeness_sign(is_similarity)  # (B, B)
+    anchors, positives, negatives = [], [], []
+    for anchor, positive in anchor_positive_chunks(positive_mask, chunk_elements=chunk_elements):
+        current = e[anchor, positive].unsqueeze(1) - e[anchor]  # (C, B)
+        keep = select_triplets(current, negative_mask[anchor], margin=margin, kind=kind)  # (C, B)
+        row, negative = keep.nonzero(as_tuple=True)  # (T,), (T,)
+        anchors.append(anchor[row])
+        positives.append(positive[row])
+        negatives.append(negative)
+    if not anchors:
+        empty = torch.empty(0, dtype=torch.int64, device=matrix.device)
+        return empty, empty.clone(), empty.clone()
+    return torch.cat(anchors), torch.cat(positives), torch.cat(negatives)
+
+
+@torch.no_grad()
+def hardest_triplets(
+    matrix: Tensor, positive_mask: Tensor, negative_mask: Tensor, *, is_similarity: bool = False
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Batch-hard: per anchor the farthest positive and the closest negative (arXiv:1703.07737).
+
+    Anchors without a positive or without a negative are dropped, as PML's
+    BatchHardMiner does; ties go to the lowest index. O(B^2).
+    """
+    far, near = (torch.min, torch.max) if is_similarity else (torch.max, torch.min)
+    far_fill = torch.inf if is_similarity else -torch.inf
+    positive = far(matrix.masked_fill(~positive_mask, far_fill), dim=1).indices  # (B,)
+    negative = near(matrix.masked_fill(~negative_mask, -far_fill), dim=1).indices  # (B,)
+    anchor = (positive_mask.any(dim=1) & negative_mask.any(dim=1)).nonzero().squeeze(1)  # (A,)
+    return anchor, positive[anchor], negative[anchor]

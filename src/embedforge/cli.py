@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
             "the same metrics on raw pixels."
         ),
     )
-    demo.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
+    demo.add_argument("--epochs", type=int, default=100, help="training epochs (default 100)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.set_defaults(handler=_run_demo)
     return parser

@@ -32,14 +32,10 @@ def contrastive_loss(
     distance = as_distance(distance)
     mat = distance.matrix(embeddings)  # (B, B)
     pos_mask, neg_mask = label_masks(labels)  # (B, B) each
-    if distance.is_similarity:
-        pos_losses = F.relu(pos_margin - mat[pos_mask])  # (P,)
-        neg_losses = F.relu(mat[neg_mask] - neg_margin)  # (N,)
-    else:
-        pos_losses = F.relu(mat[pos_mask] - pos_margin)  # (P,)
-        neg_losses = F.relu(neg_margin - mat[neg_mask])  # (N,)
-    zero = embeddings.sum() * 0.0  # keeps the result on the graph when a side is empty
-    return mean_of_positive(pos_losses) + mean_of_positive(neg_losses) + zero
+    sign = -1.0 if distance.is_similarity else 1.0  # closeness grows as sign * mat falls
+    pos_losses = F.relu(sign * (mat - pos_margin)) * pos_mask  # (B, B), 0 off the mask
+    neg_losses = F.relu(sign * (neg_margin - mat)) * neg_mask  # (B, B)
+    return mean_of_positive(pos_losses) + mean_of_positive(neg_losses)
 
 
 class ContrastiveLoss(nn.Module):

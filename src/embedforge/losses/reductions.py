@@ -7,10 +7,10 @@ def mean_of_positive(losses: Tensor) -> Tensor:
     """Mean over the entries > 0; 0 (still attached to the graph) when there are none.
 
     This is pytorch-metric-learning's ``AvgNonZeroReducer``: easy pairs and
-    triplets that already satisfy the margin do not dilute the average.
+    triplets that already satisfy the margin do not dilute the average. Entries
+    that are masked out can simply be 0, so callers pass dense (B, B) tensors
+    instead of gathering; there is no data-dependent branch (and so no host
+    sync on a GPU).
     """
     positive = losses > 0
-    count = positive.sum()
-    if count == 0:
-        return losses.sum() * 0.0
-    return losses[positive].sum() / count
+    return (losses * positive).sum() / positive.sum().clamp_min(1)

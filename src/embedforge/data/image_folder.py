@@ -1,0 +1,159 @@
+"""A folder of image files plus a CSV of labels: the re-identification layout.
+
+Re-identification data (whales, dolphins, people) comes as one image file per picture and a
+table naming the individual in each: ``image,label``, one row per image, the label any id
+(string or number) of the individual. Images are read lazily, one at a time, with Pillow, so a
+folder of 50,000 photos costs nothing until a batch asks for it.
+
+Labels become class ids by sorting the distinct label strings (as strings: ``"10"`` comes
+before ``"2"``); ``classes[i]`` names class ``i``. Line numbers in error messages are those of
+the CSV file, its header being line 1.
+"""
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from embedforge.errors import UserError
+
+
+class ImageFolder(Dataset):
+    """Images listed in a CSV, each read as a ``(C, image_size, image_size)`` float32 in [0, 1].
+
+    ``channels``: 3 reads RGB, 1 grey levels (Pillow's ``L``). Images are resized (bilinear) to
+    a square, without keeping the aspect ratio. ``dataset[i]`` is ``(image, label)`` with
+    ``label`` an int64 scalar; ``labels`` holds all of them ``(n,)``, ``image_names`` the CSV's
+    file names. Extra CSV columns are ignored; other column names can be given.
+
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> root = Path(tempfile.mkdtemp())
+    >>> Image.new("RGB", (5, 3), "red").save(root / "a.png")
+    >>> _ = (root / "labels.csv").write_text("image,label\\na.png,whale_7\\n")
+    >>> data = ImageFolder(root, root / "labels.csv", image_size=4)
+    >>> image, label = data[0]
+    >>> tuple(image.shape), image[0, 0, 0].item(), int(label), data.classes
+    ((3, 4, 4), 1.0, 0, ['whale_7'])
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        csv_path: str | os.PathLike,
+        *,
+        image_size: int,
+        channels: int = 3,
+        image_column: str = "image",
+        label_column: str = "label",
+    ) -> None:
+        if channels not in (1, 3):
+            raise UserError(f"ImageFolder: channels must be 1 or 3, got {channels!r}")
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+            raise UserError(
+                f"ImageFolder: image_size must be a positive integer, got {image_size!r}"
+            )
+        self.root = Path(root)
+        self.csv_path = Path(csv_path)
+        self.image_size = image_size
+        self.channels = channels
+        if not self.root.is_dir():
+            raise UserError(f"{self.root}: image folder not found")
+        names, label_names, self._lines = _read_table(self.csv_path, image_column, label_column)
+        missing = [
+            (name, line)
+            for name, line in zip(names, self._lines, strict=True)
+            if not self._path(name).is_file()
+        ]
+        if missing:
+            name, line = missing[0]
+            raise UserError(
+                f"{self.csv_path}, column {image_column!r}: {len(missing)} of {len(names)} listed "
+                f"images are not in {self.root}; first: {name!r} (line {line})"
+            )
+        self.image_names: list[str] = names
+        self.classes: list[str] = sorted(set(label_names))
+        index = {label: i for i, label in enumerate(self.classes)}
+        self.labels: Tensor = torch.tensor(
+            [index[label] for label in label_names], dtype=torch.int64
+        )
+
+    def __len__(self) -> int:
+        return len(self.image_names)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        from PIL import Image, UnidentifiedImageError
+
+        path = self._path(self.image_names[i])
+        try:
+            with Image.open(path) as image:
+                image = image.convert("RGB" if self.channels == 3 else "L")
+                image = image.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
+                pixels = np.asarray(image, dtype=np.uint8)  # (H, W, 3) or (H, W)
+        except (UnidentifiedImageError, OSError, ValueError) as error:
+            raise UserError(
+                f"{path}: cannot read this image ({error}); listed in {self.csv_path}, "
+                f"line {self._lines[i]}"
+            ) from error
+        tensor = torch.from_numpy(pixels.copy()).float().div_(255)
+        tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+        return tensor.contiguous(), self.labels[i]  # (C, H, W), ()
+
+    def _path(self, name: str) -> Path:
+        return self.root / name
+
+
+def _read_table(
+    csv_path: Path, image_column: str, label_column: str
+) -> tuple[list[str], list[str], list[int]]:
+    """``(image names, label strings, line numbers)`` of every data row, checked."""
+    expected = f"expected a header with columns {image_column},{label_column}"
+    try:
+        handle = csv_path.open(newline="", encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UserError(f"{csv_path}: CSV file not found") from None
+    except OSError as error:
+        raise UserError(f"{csv_path}: cannot open the CSV file ({error})") from error
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = [column.strip() for column in next(reader)]
+        except StopIteration:
+            raise UserError(f"{csv_path}: the CSV file is empty; {expected}") from None
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise UserError(f"{csv_path}, line 1: not a readable CSV header ({error})") from error
+        absent = [column for column in (image_column, label_column) if column not in header]
+        if absent:
+            raise UserError(
+                f"{csv_path}, line 1: missing column(s) {', '.join(map(repr, absent))}; "
+                f"{expected} (found: {','.join(header)})"
+            )
+        image_at, label_at = header.index(image_column), header.index(label_column)
+        names: list[str] = []
+        labels: list[str] = []
+        lines: list[int] = []
+        try:
+            for row in reader:
+                if not any(field.strip() for field in row):
+                    continue  # blank line
+                line = reader.line_num
+                for column, at in ((image_column, image_at), (label_column, label_at)):
+                    if at >= len(row) or not row[at].strip():
+                        raise UserError(
+                            f"{csv_path}, line {line}, column {column!r}: empty value; expected "
+                            + ("an image file name" if column == image_column else "a label")
+                        )
+                names.append(row[image_at].strip())
+                labels.append(row[label_at].strip())
+                lines.append(line)
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise UserError(
+                f"{csv_path}, line {reader.line_num}: not readable as CSV ({error})"
+            ) from error
+    if not names:
+        raise UserError(f"{csv_path}: no data rows after the header; expected one row per image")
+    return names, labels, lines

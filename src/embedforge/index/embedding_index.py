@@ -1,0 +1,437 @@
+"""A nearest-neighbour index over embeddings that keeps the items' ids: build, search, save, load.
+
+Why a wrapper around FAISS: a FAISS index only knows row numbers, and its L2
+"distances" are squared. Here each row carries its id (an image name, an
+individual's label), distances are in the metric's natural unit, and the index
+is saved as a folder that says what it holds:
+
+* ``index.faiss`` — the FAISS index (``faiss.write_index``), or
+  ``embeddings.npy`` when it was built without FAISS (exact search in torch);
+* ``ids.json`` — the ids, one per row, all strings or all integers;
+* ``meta.json`` — format version, metric, kind, backend, dim, count and the
+  search parameters.
+
+The folder is written into a temporary sibling and renamed into place, so a
+killed save never leaves a half-written index.
+
+Distances:
+
+* ``metric="l2"``: the Euclidean distance (the square root of FAISS's squared
+  distance, clamped at 0), ascending — the same numbers as
+  :func:`embedforge.evaluate.knn.knn_search`;
+* ``metric="inner_product"``: the inner product itself, a similarity, so it is
+  *descending* (larger is nearer). For cosine similarity, L2-normalise the
+  embeddings and the queries first.
+
+FAISS is optional (``pip install embedforge[faiss]``). Without it, ``kind="flat"``
+still works: the exact search runs in torch, chunked, with the same numbers up to
+float32 rounding; ``kind="ivf"`` and ``kind="hnsw"`` need FAISS and say so.
+"""
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from embedforge.errors import UserError
+from embedforge.evaluate.knn import default_chunk_size, knn_search
+
+Metric = Literal["l2", "inner_product"]
+Kind = Literal["flat", "ivf", "hnsw"]
+Backend = Literal["auto", "faiss", "torch"]
+
+FORMAT = "embedforge-index"
+FORMAT_VERSION = 1
+INSTALL_HINT = "install FAISS with `pip install embedforge[faiss]`"
+
+
+def import_faiss() -> ModuleType | None:
+    """The ``faiss`` module, or None when it is not installed (tests patch this to go without)."""
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Neighbours of each query, nearest first: ``(distances, indices)`` plus the stored ids.
+
+    Attributes:
+        distances: (nq, k) float32; Euclidean (ascending) for ``l2``, the inner
+            product (descending) for ``inner_product``.
+        indices: (nq, k) int64 rows of the index; -1 where an approximate index
+            found fewer than k neighbours (its distance is +inf for ``l2``, -inf
+            for ``inner_product``).
+        ids: (nq, k) the ids of those rows, same dtype as the stored ids; "" (string
+            ids) or -1 (integer ids) where the index is -1.
+    """
+
+    distances: np.ndarray
+    indices: np.ndarray
+    ids: np.ndarray
+
+
+class EmbeddingIndex:
+    """Embeddings (n, d) and their ids, searchable by nearest neighbour.
+
+    Make one with :meth:`build` or :meth:`load`, not the constructor.
+
+    >>> embeddings = np.array([[0.0, 0.0], [3.0, 4.0], [1.0, 0.0]], dtype=np.float32)
+    >>> index = EmbeddingIndex.build(embeddings, ["a", "b", "c"])
+    >>> result = index.search(np.array([[0.0, 0.0]]), k=2)
+    >>> result.distances.tolist(), result.indices.tolist(), result.ids.tolist()
+    ([[0.0, 1.0]], [[0, 2]], [['a', 'c']])
+    """
+
+    def __init__(
+        self,
+        *,
+        ids: np.ndarray,
+        dim: int,
+        metric: Metric,
+        kind: Kind,
+        faiss_index: Any = None,
+        embeddings: torch.Tensor | None = None,
+        params: dict[str, int] | None = None,
+    ) -> None:
+        self.ids = ids
+        self.dim = dim
+        self.metric = metric
+        self.kind = kind
+        self.params = dict(params or {})  # nlist, nprobe, hnsw_m, ef_search: what was used
+        self._faiss_index = faiss_index
+        self._embeddings = embeddings  # (n, d) float32, only for the torch backend
+
+    @property
+    def backend(self) -> Literal["faiss", "torch"]:
+        return "torch" if self._faiss_index is None else "faiss"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __repr__(self) -> str:
+        return (
+            f"EmbeddingIndex(count={len(self)}, dim={self.dim}, metric={self.metric!r}, "
+            f"kind={self.kind!r}, backend={self.backend!r})"
+        )
+
+    @classmethod
+    def build(
+        cls,
+        embeddings: Any,
+        ids: Any,
+        *,
+        metric: Metric = "l2",
+        kind: Kind = "flat",
+        nlist: int | None = None,
+        nprobe: int | None = None,
+        hnsw_m: int = 32,
+        ef_search: int = 64,
+        backend: Backend = "auto",
+    ) -> "EmbeddingIndex":
+        """Index ``embeddings`` (n, d) under ``ids`` (n,).
+
+        Args:
+            embeddings: (n, d) array or tensor, converted to float32.
+            ids: n strings or n integers, one per row (repeats allowed).
+            metric: ``"l2"`` (Euclidean) or ``"inner_product"``.
+            kind: ``"flat"`` (exact), ``"ivf"`` (inverted lists, trained on
+                ``embeddings`` with k-means) or ``"hnsw"`` (graph). Approximate
+                kinds pay off from ~10^5 rows.
+            nlist: IVF lists; default round(sqrt(n)), at most n // 39 (FAISS wants
+                39 training points per list) and at least 1.
+            nprobe: IVF lists visited per query; default max(8, nlist // 16),
+                at most nlist.
+            hnsw_m: HNSW links per node.
+            ef_search: HNSW candidate list length at search (FAISS uses at least k).
+            backend: ``"faiss"``, ``"torch"`` (exact flat search only) or
+                ``"auto"`` (FAISS when installed, else torch).
+        """
+        if metric not in ("l2", "inner_product"):
+            raise ValueError(f"metric must be 'l2' or 'inner_product', not {metric!r}")
+        if kind not in ("flat", "ivf", "hnsw"):
+            raise ValueError(f"kind must be 'flat', 'ivf' or 'hnsw', not {kind!r}")
+        vectors = _as_float32_matrix(embeddings, "embeddings")
+        n, dim = vectors.shape
+        if n == 0:
+            raise ValueError("cannot index 0 embeddings")
+        ids = _as_ids(ids)
+        if len(ids) != n:
+            raise ValueError(f"got {n} embeddings but {len(ids)} ids; expected one id per row")
+
+        faiss = _faiss_for(backend, kind)
+        if faiss is None:
+            return cls(
+                ids=ids,
+                dim=dim,
+                metric=metric,
+                kind=kind,
+                embeddings=torch.from_numpy(vectors),
+            )
+        faiss_metric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        params: dict[str, int] = {}
+        if kind == "flat":
+            index = faiss.IndexFlat(dim, faiss_metric)
+        elif kind == "ivf":
+            nlist = default_nlist(n) if nlist is None else nlist
+            nprobe = min(nlist, max(8, nlist // 16)) if nprobe is None else nprobe
+            if not 1 <= nlist <= n or nprobe < 1:
+                raise ValueError(
+                    f"IVF needs 1 <= nlist <= n ({n}) and nprobe >= 1; got {nlist}, {nprobe}"
+                )
+            quantizer = faiss.IndexFlat(dim, faiss_metric)
+            index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss_metric)
+            index.train(vectors)
+            index.nprobe = nprobe
+            params = {"nlist": nlist, "nprobe": nprobe}
+        else:
+            index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss_metric)
+            index.hnsw.efSearch = ef_search
+            params = {"hnsw_m": hnsw_m, "ef_search": ef_search}
+        index.add(vectors)
+        return cls(ids=ids, dim=dim, metric=metric, kind=kind, faiss_index=index, params=params)
+
+    def search(self, queries: Any, k: int) -> SearchResult:
+        """The k nearest rows of each query (nq, d); k larger than the index is clipped to n.
+
+        >>> index = EmbeddingIndex.build(np.eye(3, dtype=np.float32), [10, 20, 30],
+        ...                              metric="inner_product")
+        >>> index.search(np.array([[0.0, 2.0, 1.0]]), k=5).ids.tolist()
+        [[20, 30, 10]]
+        """
+        if k < 1:
+            raise ValueError(f"k must be at least 1; got {k}")
+        queries = _as_float32_matrix(queries, "queries")
+        if queries.shape[1] != self.dim:
+            raise ValueError(
+                f"queries have dimension {queries.shape[1]} but the index holds {self.dim}"
+            )
+        k = min(k, len(self))
+        if self._faiss_index is not None:
+            distances, indices = self._faiss_index.search(queries, k)  # (nq, k) each
+            if self.metric == "l2":
+                distances = np.sqrt(np.maximum(distances, 0.0))
+        else:
+            distances, indices = _torch_search(queries, self._embeddings, k, self.metric)
+        missing = indices < 0
+        if missing.any():
+            distances[missing] = np.inf if self.metric == "l2" else -np.inf
+        fill = "" if self.ids.dtype.kind == "U" else -1
+        ids = np.where(missing, np.array(fill, dtype=self.ids.dtype), self.ids[indices])
+        return SearchResult(
+            distances=distances.astype(np.float32, copy=False),
+            indices=indices.astype(np.int64, copy=False),
+            ids=ids,
+        )
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the index folder atomically; replaces an earlier index there, nothing else.
+
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp()) / "idx"
+        >>> index = EmbeddingIndex.build(np.eye(2, dtype=np.float32), ["a", "b"])
+        >>> sorted(p.name for p in index.save(folder).iterdir() if p.suffix == ".json")
+        ['ids.json', 'meta.json']
+        >>> EmbeddingIndex.load(folder).search(np.eye(2), k=1).ids.tolist()
+        [['a'], ['b']]
+        """
+        directory = Path(directory)
+        if directory.exists() and not _is_replaceable(directory):
+            raise UserError(
+                f"{directory} exists and is not an embedforge index folder; "
+                "choose a new or empty folder"
+            )
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            if self._faiss_index is not None:
+                import_faiss().write_index(self._faiss_index, str(temporary / "index.faiss"))
+            else:
+                np.save(temporary / "embeddings.npy", self._embeddings.numpy(), allow_pickle=False)
+            (temporary / "ids.json").write_text(json.dumps(self.ids.tolist()))
+            meta = {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "metric": self.metric,
+                "kind": self.kind,
+                "backend": self.backend,
+                "dim": self.dim,
+                "count": len(self),
+                "id_type": "str" if self.ids.dtype.kind == "U" else "int",
+                "params": self.params,
+            }
+            (temporary / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+            _replace_folder(temporary, directory)
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> "EmbeddingIndex":
+        """Read a folder written by :meth:`save`; a missing or damaged one raises UserError."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise UserError(f"index folder {directory} does not exist")
+        meta = _read_json(directory / "meta.json")
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise UserError(f"{directory / 'meta.json'} is not an embedforge index description")
+        if meta.get("version") != FORMAT_VERSION:
+            raise UserError(
+                f"{directory / 'meta.json'} has index format version {meta.get('version')!r}; "
+                f"this embedforge reads version {FORMAT_VERSION}"
+            )
+        try:
+            metric, kind, backend = meta["metric"], meta["kind"], meta["backend"]
+            dim, count, params = int(meta["dim"]), int(meta["count"]), dict(meta["params"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise UserError(f"{directory / 'meta.json'} lacks or garbles key {error}") from None
+        if metric not in ("l2", "inner_product") or kind not in ("flat", "ivf", "hnsw"):
+            raise UserError(f"{directory / 'meta.json'} has unknown metric or kind")
+
+        ids_path = directory / "ids.json"
+        raw_ids = _read_json(ids_path)
+        try:
+            ids = _as_ids(raw_ids)
+        except ValueError as error:
+            raise UserError(f"{ids_path}: {error}") from None
+        if len(ids) != count:
+            raise UserError(f"{ids_path} holds {len(ids)} ids but meta.json says {count} rows")
+
+        if backend == "faiss":
+            faiss = import_faiss()
+            if faiss is None:
+                raise UserError(f"{directory} holds a FAISS index; {INSTALL_HINT}")
+            path = directory / "index.faiss"
+            if not path.is_file():
+                raise UserError(f"{path} is missing")
+            try:
+                index = faiss.read_index(str(path))
+            except RuntimeError as error:
+                first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                raise UserError(f"{path} is not a readable FAISS index ({first_line})") from None
+            expected_metric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+            if index.metric_type != expected_metric:
+                raise UserError(f"{path} does not use the metric {metric!r} that meta.json names")
+            if index.ntotal != count or index.d != dim:
+                raise UserError(
+                    f"{path} holds {index.ntotal} vectors of dimension {index.d}, but meta.json "
+                    f"says {count} of dimension {dim}"
+                )
+            return cls(ids=ids, dim=dim, metric=metric, kind=kind, faiss_index=index, params=params)
+        if backend != "torch":
+            raise UserError(f"{directory / 'meta.json'} has unknown backend {backend!r}")
+        path = directory / "embeddings.npy"
+        try:
+            vectors = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise UserError(f"{path} is missing or not a .npy array ({error})") from None
+        if vectors.dtype != np.float32 or vectors.shape != (count, dim):
+            raise UserError(
+                f"{path} holds {vectors.dtype} {vectors.shape}; meta.json says float32 "
+                f"({count}, {dim})"
+            )
+        return cls(ids=ids, dim=dim, metric=metric, kind=kind, embeddings=torch.from_numpy(vectors))
+
+
+def default_nlist(n: int) -> int:
+    """IVF list count for n rows: round(sqrt(n)), capped so each list has >= 39 training points.
+
+    >>> default_nlist(10_000), default_nlist(100), default_nlist(5)
+    (100, 2, 1)
+    """
+    return max(1, min(round(math.sqrt(n)), n // 39))
+
+
+def _faiss_for(backend: Backend, kind: Kind) -> ModuleType | None:
+    """The faiss module to build with, or None for the torch backend."""
+    if backend not in ("auto", "faiss", "torch"):
+        raise ValueError(f"backend must be 'auto', 'faiss' or 'torch', not {backend!r}")
+    faiss = None if backend == "torch" else import_faiss()
+    if faiss is None and backend == "faiss":
+        raise UserError(f"backend='faiss' needs FAISS, which is not installed; {INSTALL_HINT}")
+    if faiss is None and kind != "flat":
+        raise UserError(
+            f"kind={kind!r} needs FAISS, which is {'not installed' if backend == 'auto' else 'off'}"
+            f" (backend={backend!r}); {INSTALL_HINT}, or use kind='flat' (exact search in torch)"
+        )
+    return faiss
+
+
+def _torch_search(
+    queries: np.ndarray, embeddings: torch.Tensor, k: int, metric: Metric
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact search in torch: Euclidean via knn_search, or the top inner products, chunked."""
+    query = torch.from_numpy(queries)
+    if metric == "l2":
+        distances, indices = knn_search(query, embeddings, k)
+        return distances.numpy(), indices.numpy()
+    chunk = default_chunk_size(len(embeddings))
+    parts = [
+        torch.topk(query[start : start + chunk] @ embeddings.T, k, dim=1)  # (c, k)
+        for start in range(0, len(query), chunk)
+    ]
+    if not parts:
+        return np.empty((0, k), np.float32), np.empty((0, k), np.int64)
+    return (
+        torch.cat([p.values for p in parts]).numpy(),
+        torch.cat([p.indices for p in parts]).numpy(),
+    )
+
+
+def _as_float32_matrix(values: Any, name: str) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    matrix = np.ascontiguousarray(values, dtype=np.float32)
+    if matrix.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D (n, d) array; got shape {matrix.shape}")
+    return matrix
+
+
+def _as_ids(values: Any) -> np.ndarray:
+    """n ids as a numpy array: unicode strings or int64."""
+    if isinstance(values, torch.Tensor):
+        values = values.cpu().numpy()
+    items = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    if all(isinstance(item, str) for item in items):
+        return np.array(items, dtype=np.str_).reshape(len(items))
+    if all(isinstance(item, int | np.integer) and not isinstance(item, bool) for item in items):
+        return np.array(items, dtype=np.int64).reshape(len(items))
+    raise ValueError("ids must be a flat list of all strings or all integers")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"{path} is not valid JSON ({error})") from None
+
+
+def _is_replaceable(directory: Path) -> bool:
+    """An existing path save may replace: an empty folder or an earlier index folder."""
+    if not directory.is_dir():
+        return False
+    return not any(directory.iterdir()) or (directory / "meta.json").is_file()
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    """Rename ``new`` to ``target``; an existing ``target`` is moved aside first, then removed."""
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+    os.replace(target, old / target.name)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)

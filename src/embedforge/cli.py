@@ -19,6 +19,12 @@ def _run_demo(args: argparse.Namespace) -> None:
     run_demo(epochs=args.epochs, seed=args.seed)
 
 
+def _run_train(args: argparse.Namespace) -> None:
+    from embedforge.train.trainer import train_from_file
+
+    train_from_file(args.recipe, args.out, args.set, args.resume)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="embedforge",
@@ -39,6 +45,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=100, help="training epochs (default 100)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.set_defaults(handler=_run_demo)
+
+    train = commands.add_parser(
+        "train",
+        help="train the recipe in a YAML file into a run folder",
+        description="Train a recipe. The run folder gets recipe.yaml, checkpoints/ and "
+        "metrics.jsonl (one line per epoch with the validation metrics).",
+    )
+    train.add_argument("recipe", help="recipe YAML file (see configs/)")
+    train.add_argument("--out", help="run folder (default runs/<recipe name>)")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key, e.g. --set train.epochs=3 (repeatable)",
+    )
+    train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.set_defaults(handler=_run_train)
     return parser
 
 

@@ -1,0 +1,122 @@
+"""From a recipe to the parts it names, in one hop each: data, model, loss, optimizer, schedule."""
+
+import math
+
+import torch
+from sklearn.model_selection import train_test_split
+from torch import nn
+
+from embedforge.data.digits import ImageSplit, digits_split
+from embedforge.data.dsprites import dsprites
+from embedforge.encoders.embedder import Embedder
+from embedforge.encoders.small_cnn import SmallCNN
+from embedforge.losses import (
+    ArcFaceLoss,
+    ContrastiveLoss,
+    NTXentLoss,
+    SupConLoss,
+    TripletMarginLoss,
+)
+from embedforge.recipe import DataSection, Recipe
+from embedforge.views.image_views import ImageViews
+
+LOSSES: dict[str, type[nn.Module]] = {
+    "triplet_margin": TripletMarginLoss,
+    "contrastive": ContrastiveLoss,
+    "ntxent": NTXentLoss,
+    "supcon": SupConLoss,
+    "arcface": ArcFaceLoss,
+}
+
+
+def build_data(section: DataSection) -> ImageSplit:
+    """The recipe's images as a stratified train/test split."""
+    if section.source == "digits":
+        return digits_split(test_fraction=section.test_fraction, seed=section.seed)
+    generated = dsprites(section.size or 20_000, section.seed)
+    train_idx, test_idx = train_test_split(
+        torch.arange(len(generated.labels)).numpy(),
+        test_size=section.test_fraction,
+        random_state=section.seed,
+        stratify=generated.labels.numpy(),
+    )
+    images, labels = generated.images, generated.labels
+    return ImageSplit(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx])
+
+
+def build_model(recipe: Recipe, *, image_size: int, in_channels: int) -> nn.Sequential:
+    """Trunk then embedder: ``model[0]`` is the trunk, ``model[1]`` the embedder."""
+    trunk = SmallCNN(
+        image_size=image_size, in_channels=in_channels, feature_dim=recipe.encoder.feature_dim
+    )
+    embedder = Embedder(
+        recipe.encoder.feature_dim, recipe.embedder.dim, normalize=recipe.embedder.normalize
+    )
+    return nn.Sequential(trunk, embedder)
+
+
+def build_loss(recipe: Recipe, *, num_classes: int) -> nn.Module:
+    options = recipe.loss.model_dump(exclude={"name"})
+    if recipe.loss.name == "arcface":
+        return ArcFaceLoss(num_classes, recipe.embedder.dim, **options)
+    return LOSSES[recipe.loss.name](**options)
+
+
+def build_views(recipe: Recipe) -> ImageViews | None:
+    if recipe.views is None:
+        return None
+    return ImageViews(**recipe.views.model_dump())
+
+
+def build_optimizer(recipe: Recipe, model: nn.Sequential, loss: nn.Module) -> torch.optim.Optimizer:
+    """One optimizer over trunk, embedder and loss parameters, each its own group.
+
+    Every trainable parameter must be in it: a re-id notebook once built the
+    embedder's and ArcFace's optimizers over the trunk's parameters, so neither
+    was ever trained. :func:`check_optimizer_covers` makes that impossible.
+    """
+    groups = [
+        {"params": list(part.parameters()), "name": name}
+        for name, part in (("trunk", model[0]), ("embedder", model[1]), ("loss", loss))
+    ]
+    groups = [group for group in groups if group["params"]]
+    settings = recipe.optimizer
+    if settings.name == "sgd":
+        optimizer = torch.optim.SGD(
+            groups, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+        )
+    else:
+        kind = torch.optim.AdamW if settings.name == "adamw" else torch.optim.Adam
+        optimizer = kind(groups, lr=settings.lr, weight_decay=settings.weight_decay)
+    check_optimizer_covers(optimizer, model, loss)
+    return optimizer
+
+
+def check_optimizer_covers(optimizer: torch.optim.Optimizer, *modules: nn.Module) -> None:
+    """Raise if a trainable parameter of ``modules`` is not optimised by ``optimizer``."""
+    optimised = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    for module in modules:
+        for name, parameter in module.named_parameters():
+            if parameter.requires_grad and id(parameter) not in optimised:
+                raise RuntimeError(f"parameter {type(module).__name__}.{name} is not optimised")
+
+
+def build_schedule(
+    recipe: Recipe, optimizer: torch.optim.Optimizer, *, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-optimizer-step learning-rate schedule."""
+    total = recipe.train.epochs * steps_per_epoch
+    lr = recipe.optimizer.lr
+    if recipe.schedule.name == "one_cycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total)
+    if recipe.schedule.name == "cosine":
+        warmup = min(int(recipe.schedule.warmup_epochs * steps_per_epoch), total - 1)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = (step - warmup) / max(1, total - warmup)
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)

@@ -1,0 +1,96 @@
+"""Checkpoints as safetensors: every tensor in the file, everything else as JSON metadata.
+
+A training state (model, loss parameters, optimizer, schedule, epoch) is a
+nest of dicts and lists with tensors at some leaves. It is flattened into
+named tensors plus a JSON skeleton whose tensor leaves are references, stored
+in the safetensors header. Loading never unpickles anything, so a checkpoint
+from an untrusted source cannot run code. Writes go to a temporary file that
+is renamed over the target, so a crash never leaves half a checkpoint.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from embedforge.errors import UserError
+
+_SKELETON_KEY = "embedforge.state"
+_TENSOR_REF = "__tensor__"
+
+
+def _flatten(node: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(node, torch.Tensor):
+        tensors[path] = node.detach().cpu().contiguous()
+        return {_TENSOR_REF: path}
+    if isinstance(node, dict):
+        if not all(isinstance(key, str | int) for key in node):
+            raise TypeError(f"{path}: only str/int keys can be saved")
+        return {
+            "__dict__": [
+                [key, _flatten(value, f"{path}.{key}", tensors)] for key, value in node.items()
+            ]
+        }
+    if isinstance(node, list | tuple):
+        items = [_flatten(value, f"{path}.{i}", tensors) for i, value in enumerate(node)]
+        return {"__tuple__": items} if isinstance(node, tuple) else items
+    if node is None or isinstance(node, bool | int | float | str):
+        return node
+    raise TypeError(f"{path}: cannot save a {type(node).__name__} in a checkpoint")
+
+
+def _unflatten(node: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(node, list):
+        return [_unflatten(value, tensors) for value in node]
+    if isinstance(node, dict):
+        if _TENSOR_REF in node:
+            return tensors[node[_TENSOR_REF]]
+        if "__tuple__" in node:
+            return tuple(_unflatten(value, tensors) for value in node["__tuple__"])
+        return {key: _unflatten(value, tensors) for key, value in node["__dict__"]}
+    return node
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(temp_path)`` then rename the temp file onto ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_state(path: str | Path, state: dict[str, Any]) -> None:
+    """Write a nested state (dicts, lists, tensors, scalars) atomically as safetensors."""
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = _flatten(state, "state", tensors)
+    metadata = {_SKELETON_KEY: json.dumps(skeleton)}
+    atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def load_state(path: str | Path) -> dict[str, Any]:
+    """Read what :func:`save_state` wrote; a missing or foreign file is a UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found")
+    try:
+        tensors = load_file(str(path))
+        with open(path, "rb") as handle:
+            header_size = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(header_size))
+        skeleton = json.loads(header["__metadata__"][_SKELETON_KEY])
+    except (SafetensorError, KeyError, ValueError, OSError) as error:
+        raise UserError(f"{path}: not an embedforge checkpoint ({error})") from None
+    return _unflatten(skeleton, tensors)

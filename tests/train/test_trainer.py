@@ -1,0 +1,116 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from embedforge.cli import main
+from embedforge.errors import UserError
+from embedforge.losses import ArcFaceLoss
+from embedforge.recipe import load_recipe, parse_recipe
+from embedforge.train.build import build_model, build_optimizer, check_optimizer_covers
+from embedforge.train.checkpoint import load_state
+from embedforge.train.trainer import BEST, LAST, train
+
+CONFIGS = Path(__file__).parents[2] / "configs"
+SMALL = {
+    "loss": {"name": "triplet_margin", "margin": 0.2, "mining": "hard"},
+    "sampler": {"p": 5, "k": 4},
+    "optimizer": {"name": "adamw", "lr": 0.003},
+    "schedule": {"name": "one_cycle"},
+    "train": {"epochs": 3, "seed": 1},
+}
+
+
+def test_run_folder_holds_recipe_checkpoints_and_metrics(tmp_path: Path) -> None:
+    result = train(parse_recipe(SMALL), tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    assert (run / "recipe.yaml").is_file() and (run / LAST).is_file() and (run / BEST).is_file()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [0, 1, 2] == [row["epoch"] for row in result.history]
+    assert {"precision_at_1", "r_precision", "mean_average_precision_at_r", "loss"} <= set(rows[0])
+    assert load_recipe(run / "recipe.yaml") == parse_recipe(SMALL)
+    with pytest.raises(UserError, match="--resume"):
+        train(parse_recipe(SMALL), run, progress=False)
+
+
+def test_seeded_runs_are_identical(tmp_path: Path) -> None:
+    first = train(parse_recipe(SMALL), tmp_path / "a", progress=False)
+    second = train(parse_recipe(SMALL), tmp_path / "b", progress=False)
+    assert [r["loss"] for r in first.history] == [r["loss"] for r in second.history]
+    a, b = load_state(tmp_path / "a" / LAST)["model"], load_state(tmp_path / "b" / LAST)["model"]
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    recipe = CONFIGS / "digits_triplet.yaml"
+    overrides = ["--set", "train.epochs=6"]
+    command = [sys.executable, "-m", "embedforge", "train", str(recipe), *overrides]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    subprocess.run(
+        [*command, "--out", str(tmp_path / "whole")], check=True, env=env, capture_output=True
+    )
+
+    killed = subprocess.Popen(
+        [*command, "--out", str(tmp_path / "killed")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    metrics = tmp_path / "killed" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and killed.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+            killed.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    assert killed.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    assert load_state(tmp_path / "killed" / LAST)["epoch"] < 5
+
+    subprocess.run(
+        [*command, "--out", str(tmp_path / "killed"), "--resume"],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    whole = load_state(tmp_path / "whole" / LAST)["model"]
+    resumed = load_state(tmp_path / "killed" / LAST)["model"]
+    assert all(torch.equal(whole[key], resumed[key]) for key in whole)
+
+
+def test_optimizer_covers_trunk_embedder_and_arcface_weights() -> None:
+    recipe = parse_recipe({"loss": {"name": "arcface"}})
+    model = build_model(recipe, image_size=8, in_channels=1)
+    loss = ArcFaceLoss(10, recipe.embedder.dim)
+    optimizer = build_optimizer(recipe, model, loss)
+    assert [group["name"] for group in optimizer.param_groups] == ["trunk", "embedder", "loss"]
+    assert any(p is loss.W for p in optimizer.param_groups[2]["params"])
+    notebook_bug = torch.optim.AdamW(model[0].parameters())  # embedder and W left out
+    with pytest.raises(RuntimeError, match="not optimised"):
+        check_optimizer_covers(notebook_bug, model, loss)
+
+
+def test_train_command_reports_a_bad_key_without_a_traceback(tmp_path: Path, capsys) -> None:
+    code = main(
+        [
+            "train",
+            str(CONFIGS / "digits_triplet.yaml"),
+            "--set",
+            "train.epoch=1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'train.epoch'" in err and "Traceback" not in err
+
+
+def test_classic_digits_triplet_recipe_reaches_the_map_at_r_target(tmp_path: Path) -> None:
+    result = train(load_recipe(CONFIGS / "digits_triplet.yaml"), tmp_path / "run", progress=False)
+    assert result.best_value >= 0.95

@@ -13,23 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
-from torch.utils.data import DataLoader, RandomSampler, TensorDataset
+from torch import nn
 from tqdm import tqdm
 
 from embedforge.errors import UserError
-from embedforge.evaluate.retrieval import retrieval_metrics
 from embedforge.recipe import Recipe, load_recipe
-from embedforge.train.build import (
-    build_data,
-    build_loss,
-    build_model,
-    build_optimizer,
-    build_schedule,
-    build_views,
-)
+from embedforge.train.build import build_data, build_optimizer, build_schedule
 from embedforge.train.checkpoint import atomic_write, load_state, save_state
-from embedforge.train.pk_sampler import PKSampler
+from embedforge.train.image_task import ImageTask
+from embedforge.train.task import TrainingTask
 
 LAST, BEST = "checkpoints/last.safetensors", "checkpoints/best.safetensors"
 
@@ -55,13 +47,9 @@ def _device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
-@torch.no_grad()
-def embed_images(
-    model: nn.Module, images: Tensor, device: torch.device, batch: int = 1024
-) -> Tensor:
-    """Embeddings in eval mode, batch by batch, on the CPU."""
-    model.eval()
-    return torch.cat([model(chunk.to(device)).float().cpu() for chunk in images.split(batch)])
+def build_task(recipe: Recipe, device: torch.device) -> TrainingTask:
+    """The task for the recipe's data source."""
+    return ImageTask(recipe, build_data(recipe.data), device)
 
 
 def _write_history(run_dir: Path, history: list[dict]) -> None:
@@ -78,28 +66,11 @@ def train(
         raise UserError(f"{run_dir} already holds a run: pass --resume, or choose another --out")
     settings = recipe.train
     device = _device(settings.device)
-    split = build_data(recipe.data)
-    _, channels, size, _ = split.train_images.shape
     torch.manual_seed(settings.seed)  # initial weights (model and loss) depend on the seed only
-    model = build_model(recipe, image_size=size, in_channels=channels).to(device)
-    loss_fn = build_loss(recipe, num_classes=int(split.train_labels.max()) + 1).to(device)
+    task = build_task(recipe, device)
+    model, loss_fn = task.model, task.loss_fn
     optimizer = build_optimizer(recipe, model, loss_fn)
-    views = build_views(recipe)
-
-    dataset = TensorDataset(split.train_images, split.train_labels)
-    if recipe.sampler is not None:
-        sampler = PKSampler(
-            split.train_labels, p=recipe.sampler.p, k=recipe.sampler.k, seed=settings.seed
-        )
-        batch_size = sampler.batch_size
-    else:
-        shuffle = torch.Generator()
-        sampler, batch_size = RandomSampler(dataset, generator=shuffle), settings.batch_size
-    # Random batches drop a ragged last batch so batch norm never sees a single item.
-    loader = DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, drop_last=recipe.sampler is None
-    )
-    steps_per_epoch = math.ceil(len(loader) / settings.accumulation_steps)
+    steps_per_epoch = math.ceil(task.num_batches() / settings.accumulation_steps)
     schedule = build_schedule(recipe, optimizer, steps_per_epoch=steps_per_epoch)
     amp = settings.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
@@ -132,27 +103,16 @@ def train(
         started = time.perf_counter()
         torch.manual_seed(_epoch_seed(settings.seed, epoch))
         generator = torch.Generator(device).manual_seed(_epoch_seed(settings.seed, epoch))
-        if isinstance(sampler, PKSampler):
-            sampler.set_epoch(epoch)
-        else:
-            shuffle.manual_seed(_epoch_seed(settings.seed, epoch))
         model.train()
         loss_fn.train()
         total_loss, batches = 0.0, 0
-        for step, (images, labels) in enumerate(loader):
-            images, labels = images.to(device), labels.to(device)
+        last_step = task.num_batches() - 1
+        for step, batch in enumerate(task.batches(epoch)):
             with torch.autocast(device.type, enabled=amp):
-                if settings.self_supervised:
-                    first, second = (
-                        (views(images, generator) for _ in range(2)) if views else (images, images)
-                    )
-                    loss = loss_fn(model(first), model(second))
-                else:
-                    inputs = views(images, generator) if views else images
-                    loss = loss_fn(model(inputs).float(), labels)
+                loss = task.batch_loss(batch, generator)
             scaler.scale(loss / settings.accumulation_steps).backward()
             total_loss, batches = total_loss + loss.item(), batches + 1
-            if (step + 1) % settings.accumulation_steps == 0 or step + 1 == len(loader):
+            if (step + 1) % settings.accumulation_steps == 0 or step == last_step:
                 if settings.clip_grad_norm is not None:
                     scaler.unscale_(optimizer)
                     nn.utils.clip_grad_norm_(
@@ -164,12 +124,7 @@ def train(
                 optimizer.zero_grad(set_to_none=True)
                 schedule.step()
 
-        metrics = retrieval_metrics(
-            embed_images(model, split.test_images, device),
-            split.test_labels,
-            embed_images(model, split.train_images, device),
-            split.train_labels,
-        )
+        metrics = task.validate()
         row = {
             "epoch": epoch,
             "loss": total_loss / max(batches, 1),

@@ -1,0 +1,120 @@
+"""One rank of the DDP gradient-equivalence test (launched by test_distributed.py via torchrun).
+
+Each rank takes its slice of a fixed, seeded global batch, embeds it with a
+tiny linear model wrapped in DistributedDataParallel, computes the loss over
+the global batch with :func:`global_batch_loss`, and backpropagates. Rank 0
+writes the parameter gradients and every rank's loss to
+``OUT_DIR/ddp.safetensors``. The test imports ``CASES``, ``make_inputs`` and
+``make_model`` from here to compute the single-process reference.
+
+Usage: ``torchrun --standalone --nproc_per_node=2 distributed_worker.py OUT_DIR``.
+"""
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from embedforge.losses.contrastive import ContrastiveLoss
+from embedforge.losses.ntxent import NTXentLoss
+from embedforge.losses.supcon import SupConLoss
+from embedforge.losses.triplet import TripletMarginLoss
+from embedforge.train.distributed import (
+    cleanup,
+    global_batch_loss,
+    rank,
+    setup_from_env,
+    world_size,
+)
+
+GLOBAL_BATCH = 8
+IN_DIM, OUT_DIM = 5, 4
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+@dataclass(frozen=True)
+class Case:
+    """A loss to check; ``split`` is the rows of rank 0 (rank 1 gets the rest)."""
+
+    make_loss: Callable[[], nn.Module]
+    two_view: bool = False
+    split: int = GLOBAL_BATCH // 2
+
+
+CASES: dict[str, Case] = {
+    "ntxent_two_view": Case(lambda: NTXentLoss(temperature=0.5), two_view=True),
+    "supcon": Case(lambda: SupConLoss(temperature=0.5)),
+    "supcon_uneven": Case(lambda: SupConLoss(temperature=0.5), split=5),
+    "triplet_all": Case(lambda: TripletMarginLoss(margin=0.5, mining="all")),
+    "triplet_hard": Case(lambda: TripletMarginLoss(margin=0.5, mining="hard")),
+    "contrastive": Case(lambda: ContrastiveLoss(pos_margin=0.1, neg_margin=1.0)),
+}
+
+
+def make_inputs(dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+    """The global batch: two views (B, IN_DIM) and labels (B,), 4 classes of 2, shuffled."""
+    gen = torch.Generator().manual_seed(0)
+    x1 = torch.randn(GLOBAL_BATCH, IN_DIM, generator=gen, dtype=dtype)  # (B, IN)
+    x2 = x1 + 0.3 * torch.randn(GLOBAL_BATCH, IN_DIM, generator=gen, dtype=dtype)  # (B, IN)
+    labels = torch.arange(GLOBAL_BATCH // 2).repeat(2)[torch.randperm(GLOBAL_BATCH, generator=gen)]
+    return x1, x2, labels
+
+
+def make_model(dtype: torch.dtype) -> nn.Linear:
+    """The shared tiny model, identically initialised on every rank and in the test."""
+    torch.manual_seed(1)
+    return nn.Linear(IN_DIM, OUT_DIM).to(dtype)
+
+
+def run_case(case: Case, dtype: torch.dtype) -> tuple[nn.Linear, Tensor]:
+    """Forward/backward of this rank's slice under DDP; returns the model and the loss."""
+    x1, x2, labels = make_inputs(dtype)
+    model = make_model(dtype)
+    ddp = nn.parallel.DistributedDataParallel(model)
+    local = slice(0, case.split) if rank() == 0 else slice(case.split, GLOBAL_BATCH)
+    loss_fn = case.make_loss()
+    if case.two_view:  # one forward over both views, as a trainer does
+        n = x1[local].shape[0]
+        z1, z2 = ddp(torch.cat([x1[local], x2[local]])).split(n)  # (n, OUT) each
+        loss = global_batch_loss(loss_fn, z1, z2)
+    else:
+        loss = global_batch_loss(loss_fn, ddp(x1[local]), labels[local])
+    loss.backward()
+    return model, loss.detach()
+
+
+def main(out_dir: Path) -> None:
+    from safetensors.torch import save_file
+
+    if not setup_from_env():
+        raise SystemExit("run me under torchrun")
+    results: dict[str, Tensor] = {}
+    for dtype_name, dtype in DTYPES.items():
+        for name, case in CASES.items():
+            model, loss = run_case(case, dtype)
+            losses = [torch.empty_like(loss) for _ in range(world_size())]
+            dist.all_gather(losses, loss)
+            key = f"{name}.{dtype_name}"
+            results[f"{key}.weight_grad"] = model.weight.grad.contiguous()
+            results[f"{key}.bias_grad"] = model.bias.grad.contiguous()
+            results[f"{key}.loss_per_rank"] = torch.stack(losses)
+    if rank() == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_file(results, str(out_dir / "ddp.safetensors"))
+    dist.barrier()
+    cleanup()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
+    # Skip interpreter finalisation: gloo's worker threads occasionally abort the process
+    # there ("terminate called without an active exception") even after
+    # destroy_process_group, which would fail a run whose results are already written.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -1,0 +1,149 @@
+"""Tests for embedforge.train.distributed.
+
+The DDP check launches 2 gloo processes with torchrun (once for all cases)
+and compares their parameter gradients with the single-process gradient of
+the same global batch. Tolerances: 1e-10 in float64, 1e-5 in float32 (the
+two runs differ only by the order of floating-point sums).
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+import torch.distributed as dist
+
+from embedforge.losses.ntxent import NTXentLoss
+from embedforge.losses.supcon import SupConLoss
+from embedforge.train import distributed
+
+WORKER = Path(__file__).with_name("distributed_worker.py")
+TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
+
+needs_gloo = pytest.mark.skipif(
+    not (dist.is_available() and dist.is_gloo_available()),
+    reason="torch.distributed with the gloo backend is not available in this build",
+)
+
+
+def _load_worker() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("distributed_worker", WORKER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def ddp_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, torch.Tensor]:
+    """Run the 2-process worker once; returns what rank 0 wrote."""
+    from safetensors.torch import load_file
+
+    out_dir = tmp_path_factory.mktemp("ddp")
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",  # rendezvous on localhost, free port picked by the OS
+        "--nproc_per_node=2",
+        str(WORKER),
+        str(out_dir),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, f"torchrun failed:\n{done.stdout}\n{done.stderr}"
+    return load_file(str(out_dir / "ddp.safetensors"))
+
+
+@needs_gloo
+@pytest.mark.parametrize("dtype_name", ["float64", "float32"])
+@pytest.mark.parametrize(
+    "case_name",
+    ["ntxent_two_view", "supcon", "supcon_uneven", "triplet_all", "triplet_hard", "contrastive"],
+)
+def test_ddp_gradient_equals_single_process_gradient(
+    ddp_results: dict[str, torch.Tensor], case_name: str, dtype_name: str
+) -> None:
+    worker = _load_worker()
+    case, dtype = worker.CASES[case_name], worker.DTYPES[dtype_name]
+    x1, x2, labels = worker.make_inputs(dtype)
+    model = worker.make_model(dtype)
+    loss_fn = case.make_loss()
+    if case.two_view:
+        z1, z2 = model(torch.cat([x1, x2])).split(x1.shape[0])
+        loss = loss_fn(z1, z2)
+    else:
+        loss = loss_fn(model(x1), labels)
+    loss.backward()
+
+    key, tol = f"{case_name}.{dtype_name}", TOLERANCE[dtype_name]
+    assert model.weight.grad.abs().sum() > 0  # a zero gradient would make the test vacuous
+    options = {"rtol": tol, "atol": tol}
+    torch.testing.assert_close(ddp_results[f"{key}.weight_grad"], model.weight.grad, **options)
+    torch.testing.assert_close(ddp_results[f"{key}.bias_grad"], model.bias.grad, **options)
+    per_rank = ddp_results[f"{key}.loss_per_rank"]  # every rank computes the global loss
+    torch.testing.assert_close(per_rank, loss.detach().expand(2), **options)
+
+
+def test_not_distributed_rank_info() -> None:
+    assert not distributed.is_distributed()
+    assert distributed.rank() == 0
+    assert distributed.world_size() == 1
+    assert distributed.is_main_process()
+    distributed.cleanup()  # a no-op when nothing is initialised
+
+
+def test_gathers_pass_through_when_not_distributed() -> None:
+    x = torch.randn(3, 2, requires_grad=True)
+    y = torch.tensor([0, 1, 0])
+    assert distributed.gather_with_grad(x) is x
+    assert distributed.gather_labels(y) is y
+
+
+@pytest.mark.parametrize("two_view", [False, True])
+def test_global_batch_loss_is_the_loss_on_one_process(two_view: bool) -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 3, generator=gen, requires_grad=True)
+    if two_view:
+        other, loss_fn = torch.randn(6, 3, generator=gen), NTXentLoss(temperature=0.5)
+    else:
+        other, loss_fn = torch.tensor([0, 0, 1, 1, 2, 2]), SupConLoss(temperature=0.5)
+    got = distributed.global_batch_loss(loss_fn, x, other)
+    (grad_got,) = torch.autograd.grad(got, x)
+    want = loss_fn(x, other)
+    (grad_want,) = torch.autograd.grad(want, x)
+    assert got.item() == want.item()
+    assert torch.equal(grad_got, grad_want)
+
+
+def test_setup_from_env_without_torchrun_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert distributed.setup_from_env() is False
+    assert not distributed.is_distributed()
+
+
+@needs_gloo
+def test_setup_from_env_single_process_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1-process gloo group: set up from env, gathers pass through, then cleaned up."""
+    import socket
+
+    with socket.socket() as sock:  # a free port
+        sock.bind(("localhost", 0))
+        port = sock.getsockname()[1]
+    env = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "localhost"}
+    for name, value in {**env, "MASTER_PORT": str(port)}.items():
+        monkeypatch.setenv(name, value)
+    try:
+        assert distributed.setup_from_env(backend="gloo") is True
+        assert distributed.is_distributed() and distributed.world_size() == 1
+        assert distributed.setup_from_env(backend="gloo") is True  # idempotent
+        x = torch.randn(2, 3)
+        assert distributed.gather_with_grad(x) is x
+    finally:
+        distributed.cleanup()
+    assert not distributed.is_distributed()

@@ -4,12 +4,57 @@ Hadsell, Chopra & LeCun, "Dimensionality Reduction by Learning an Invariant
 Mapping", CVPR 2006. Matches pytorch-metric-learning's ``ContrastiveLoss``.
 """
 
-import torch.nn.functional as F
+import torch
 from torch import Tensor, nn
 
 from embedforge.losses.distances import Distance, DistanceKind, as_distance
-from embedforge.losses.masks import label_masks
-from embedforge.losses.reductions import mean_of_positive
+
+
+class _PairHinge(torch.autograd.Function):
+    """Both averaged hinges from the (B, B) matrix in a few passes, gradient included.
+
+    Autograd through a dense masked expression costs some sixty passes over B²
+    entries (most of them bool-to-float copies). Here positive pairs, only
+    about B·K of them, are gathered by index; the negative side is one
+    subtraction, one masked fill and a clamp over B², done in place; and the
+    gradient is known in closed form (±1 / count on each active pair), so
+    forward computes it and saves only that (B, B) tensor.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        matrix: Tensor,
+        labels: Tensor,
+        pos_margin: float,
+        neg_margin: float,
+        sign: float,
+    ) -> Tensor:
+        same = labels.unsqueeze(1) == labels.unsqueeze(0)  # (B, B), diagonal included
+        anchor, positive = same.nonzero(as_tuple=True)  # (P,) each
+        distinct = anchor != positive
+        anchor, positive = anchor[distinct], positive[distinct]
+        pos_violation = (matrix[anchor, positive] - pos_margin) * sign  # (P,) > 0: too far
+        pos_active = pos_violation > 0
+        pos_count = pos_active.sum().clamp_min(1).to(matrix.dtype)
+
+        neg_violation = neg_margin - matrix if sign > 0 else matrix - neg_margin  # (B, B)
+        neg_violation.masked_fill_(same, 0.0)  # only pairs of different labels
+        neg_active = neg_violation > 0  # (B, B) too close
+        neg_count = neg_active.sum().clamp_min(1).to(matrix.dtype)
+        loss = (
+            pos_violation.clamp_min(0.0).sum() / pos_count
+            + neg_violation.clamp_min_(0.0).sum() / neg_count
+        )
+        grad = torch.where(neg_active, -sign / neg_count, matrix.new_zeros(()))  # (B, B)
+        grad.index_put_((anchor[pos_active], positive[pos_active]), (sign / pos_count).expand(1))
+        ctx.save_for_backward(grad)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss: Tensor):  # type: ignore[override]
+        (grad,) = ctx.saved_tensors
+        return grad_loss * grad, None, None, None, None
 
 
 def contrastive_loss(
@@ -25,17 +70,14 @@ def contrastive_loss(
     Every ordered pair ``(i, j), i != j`` takes part. A positive pair costs
     ``relu(d - pos_margin)``, a negative pair ``relu(neg_margin - d)``; for a
     similarity (cosine) the two signs flip. Each side is averaged over its
-    non-zero terms only (easy pairs do not dilute it) and the two are summed.
+    non-zero terms only (PML's AvgNonZeroReducer: easy pairs do not dilute it)
+    and the two are summed.
 
     embeddings: (B, D) float; labels: (B,) int. Returns a scalar.
     """
     distance = as_distance(distance)
-    mat = distance.matrix(embeddings)  # (B, B)
-    pos_mask, neg_mask = label_masks(labels)  # (B, B) each
-    sign = -1.0 if distance.is_similarity else 1.0  # closeness grows as sign * mat falls
-    pos_losses = F.relu(sign * (mat - pos_margin)) * pos_mask  # (B, B), 0 off the mask
-    neg_losses = F.relu(sign * (neg_margin - mat)) * neg_mask  # (B, B)
-    return mean_of_positive(pos_losses) + mean_of_positive(neg_losses)
+    sign = -1.0 if distance.is_similarity else 1.0  # sign * matrix grows as pairs separate
+    return _PairHinge.apply(distance.matrix(embeddings), labels, pos_margin, neg_margin, sign)
 
 
 class ContrastiveLoss(nn.Module):

@@ -1,7 +1,8 @@
 """Pairwise distance and similarity matrices shared by every loss and metric.
 
-The Euclidean distance goes through :func:`safe_sqrt`, whose gradient is 0 (not
-NaN) where the distance is 0, so identical embeddings in a batch are harmless.
+The Euclidean distance's gradient is 0 (not NaN) where the distance is 0, so
+identical embeddings in a batch are harmless; :func:`safe_sqrt` gives other
+square roots (ArcFace's sine) the same property.
 Defaults follow pytorch-metric-learning: embeddings are L2-normalised first.
 """
 
@@ -30,8 +31,12 @@ def pairwise_squared_euclidean(x: Tensor, y: Tensor | None = None) -> Tensor:
 
 
 def pairwise_euclidean(x: Tensor, y: Tensor | None = None) -> Tensor:
-    """(n, d), (m, d) -> (n, m) Euclidean distances with a finite gradient at 0."""
-    return safe_sqrt(pairwise_squared_euclidean(x, y))
+    """(n, d), (m, d) -> (n, m) Euclidean distances with a finite gradient at 0.
+
+    ``torch.cdist`` is one fused kernel (PML uses it too, so the numbers agree to
+    the last bit), and its backward gives 0, not NaN, where a distance is 0.
+    """
+    return torch.cdist(x, x if y is None else y)
 
 
 def pairwise_cosine_similarity(x: Tensor, y: Tensor | None = None) -> Tensor:

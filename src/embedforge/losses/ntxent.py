@@ -59,12 +59,13 @@ def ntxent_loss(
         neg_mask = sample_negatives(neg_mask, neg_pairs, generator=generator)
     if not pos_mask.any() or not neg_mask.any():
         return embeddings.sum() * 0.0
+    anchor, positive = pos_mask.nonzero(as_tuple=True)  # (P,) each: only B*K pairs
+    pos_logits = logits[anchor, positive]  # (P,), taken before the in-place fill below
+    has_neg = neg_mask.any(dim=1)  # (B,)
     lowest = torch.finfo(logits.dtype).min  # finite, so logsumexp's gradient stays finite
-    neg_lse = logits.masked_fill(~neg_mask, lowest).logsumexp(dim=1, keepdim=True)  # (B, 1)
-    has_neg = neg_mask.any(dim=1, keepdim=True)  # (B, 1)
+    neg_lse = logits.masked_fill_(~neg_mask, lowest).logsumexp(dim=1)  # (B,), in place: no copy
     neg_lse = torch.where(has_neg, neg_lse, float("-inf"))  # no negatives -> pair loss 0
-    per_pair = torch.logaddexp(logits, neg_lse) - logits  # (B, B), read at positive pairs
-    return per_pair[pos_mask].mean()
+    return (torch.logaddexp(pos_logits, neg_lse[anchor]) - pos_logits).mean()
 
 
 class NTXentLoss(nn.Module):

@@ -1,0 +1,73 @@
+"""Time and peak-memory measurement shared by the benchmarks.
+
+Peak memory is read in-process on Linux: writing "5" to /proc/self/clear_refs
+resets the process's high-water mark of resident memory (VmHWM), so the peak
+of one call is VmHWM after it minus VmRSS before it. PyTorch's CPU allocator
+does not cache; glibc would (its mmap threshold grows after each large free,
+so later tensors come from a heap it keeps resident), so importing this module
+pins glibc's mmap and trim thresholds at 64 KiB: every tensor larger than that
+is its own mapping, returned to the system when freed, and each call's peak
+is its own.
+"""
+
+import ctypes
+import gc
+import platform
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+MIB = 2**20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters from <malloc.h>
+
+
+def _pin_glibc_thresholds(threshold: int = 64 * 1024) -> None:
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(_M_MMAP_THRESHOLD, threshold)
+    libc.mallopt(_M_TRIM_THRESHOLD, threshold)
+
+
+_pin_glibc_thresholds()
+
+
+def _status_bytes(field: str) -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) * 1024
+
+
+def peak_memory_mib(fn: Callable[[], object]) -> float:
+    """Peak resident memory that ``fn()`` adds above what was resident before it, in MiB."""
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_bytes("VmRSS")
+    fn()
+    return max(_status_bytes("VmHWM") - before, 0) / MIB
+
+
+def median_seconds(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def machine_line() -> str:
+    """One line describing where the numbers were taken."""
+    return (
+        f"Python {platform.python_version()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {platform.machine()}"
+    )
+
+
+def command_line() -> str:
+    return "python " + " ".join(["benchmarks/" + Path(sys.argv[0]).name, *sys.argv[1:]])

@@ -114,3 +114,33 @@ def test_train_command_reports_a_bad_key_without_a_traceback(tmp_path: Path, cap
 def test_classic_digits_triplet_recipe_reaches_the_map_at_r_target(tmp_path: Path) -> None:
     result = train(load_recipe(CONFIGS / "digits_triplet.yaml"), tmp_path / "run", progress=False)
     assert result.best_value >= 0.95
+
+
+@pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="torch.distributed with the gloo backend is not available",
+)
+def test_two_process_training_matches_one_process(tmp_path: Path) -> None:
+    """torchrun + gloo, 2 ranks on the CPU, against 1 rank on the same global batches.
+
+    The loss gradients are identical (tests/train/test_distributed.py checks that
+    to 1e-10); what differs here is batch norm, whose statistics stay per rank on
+    the CPU (SyncBatchNorm is GPU-only), so final metrics agree within 0.03.
+    """
+    finals = []
+    for processes in (1, 2):
+        out = tmp_path / f"ranks{processes}"
+        subprocess.run(
+            [
+                sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc_per_node={processes}", "-m", "embedforge", "train",
+                str(CONFIGS / "digits_triplet.yaml"), "--set", "train.epochs=12",
+                "--out", str(out),
+            ],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        finals.append(json.loads((out / "metrics.jsonl").read_text().splitlines()[-1]))
+    one, two = finals
+    for metric in ("precision_at_1", "mean_average_precision_at_r"):
+        assert two[metric] > 0.9
+        assert abs(one[metric] - two[metric]) < 0.03

@@ -1,15 +1,22 @@
-"""Training on images: metric learning with labels, or self-supervised with two views."""
+"""Training on images: metric learning with labels, or self-supervised with two views.
+
+The images live in memory, so batches are index tensors into them (no
+DataLoader). Each *global* batch is drawn once, from (seed, epoch) only, and
+under torchrun every rank takes its contiguous slice; the losses then gather
+the slices back (:func:`~embedforge.train.distributed.global_batch_loss`), so
+N processes see exactly the batches one process would.
+"""
 
 from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from embedforge.data.digits import ImageSplit
 from embedforge.evaluate.retrieval import retrieval_metrics
 from embedforge.recipe import Recipe
 from embedforge.train.build import build_loss, build_model, build_views
+from embedforge.train.distributed import global_batch_loss, rank, world_size
 from embedforge.train.pk_sampler import PKSampler
 
 
@@ -34,30 +41,36 @@ class ImageTask:
         self.self_supervised = recipe.train.self_supervised
         self.split, self.device, self.seed = split, device, recipe.train.seed
 
-        dataset = TensorDataset(split.train_images, split.train_labels)
+        self.sampler = None
+        self.batch_size = recipe.train.batch_size
         if recipe.sampler is not None:
             self.sampler = PKSampler(
                 split.train_labels, p=recipe.sampler.p, k=recipe.sampler.k, seed=self.seed
             )
-            batch_size = self.sampler.batch_size
-        else:
-            self.shuffle = torch.Generator()
-            self.sampler = RandomSampler(dataset, generator=self.shuffle)
-            batch_size = recipe.train.batch_size
-        # Random batches drop a ragged last batch so batch norm never sees a single item.
-        self.loader = DataLoader(
-            dataset, batch_size=batch_size, sampler=self.sampler, drop_last=recipe.sampler is None
-        )
+            self.batch_size = self.sampler.batch_size
+        if self.batch_size % world_size():
+            raise ValueError(
+                f"the global batch of {self.batch_size} does not split over {world_size()} ranks"
+            )
 
     def num_batches(self) -> int:
-        return len(self.loader)
+        if self.sampler is not None:
+            return self.sampler.num_batches
+        return len(self.split.train_labels) // self.batch_size  # a ragged last batch is dropped
+
+    def _global_batches(self, epoch: int) -> Iterator[Tensor]:
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+            yield from (torch.tensor(batch) for batch in self.sampler.batches())
+            return
+        shuffle = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(self.split.train_labels), generator=shuffle)
+        yield from order[: self.num_batches() * self.batch_size].split(self.batch_size)
 
     def batches(self, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
-        if isinstance(self.sampler, PKSampler):
-            self.sampler.set_epoch(epoch)
-        else:
-            self.shuffle.manual_seed(self.seed * 1_000_003 + epoch)
-        for images, labels in self.loader:
+        for index in self._global_batches(epoch):
+            local = index.tensor_split(world_size())[rank()]  # this rank's contiguous slice
+            images, labels = self.split.train_images[local], self.split.train_labels[local]
             yield images.to(self.device), labels.to(self.device)
 
     def batch_loss(self, batch: tuple[Tensor, Tensor], generator: torch.Generator) -> Tensor:
@@ -68,9 +81,10 @@ class ImageTask:
                 if self.views
                 else (images, images)
             )
-            return self.loss_fn(self.model(first).float(), self.model(second).float())
+            z1, z2 = self.model(first).float(), self.model(second).float()
+            return global_batch_loss(self.loss_fn, z1, z2)
         inputs = self.views(images, generator) if self.views else images
-        return self.loss_fn(self.model(inputs).float(), labels)
+        return global_batch_loss(self.loss_fn, self.model(inputs).float(), labels)
 
     def validate(self) -> dict[str, float]:
         split = self.split

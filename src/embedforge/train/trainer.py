@@ -1,9 +1,14 @@
-"""The one training loop every image recipe runs: views, forward, loss, backward, step, log.
+"""The one training loop every recipe runs: views, forward, loss, backward, step, log.
 
 The step is visible in one screen; accumulation, clipping, mixed precision and
 checkpointing are a few plain lines each. Every epoch re-seeds all randomness
 from (seed, epoch), so a run resumed from its last checkpoint (written at the
 end of each epoch) continues exactly as the uninterrupted run would have.
+
+Under ``torchrun`` the model is wrapped in DistributedDataParallel (on GPUs
+with synchronous batch norm, so statistics span the global batch; on the CPU
+batch norm stays per rank), each rank trains on its slice of every global
+batch, and rank 0 alone writes the run folder.
 """
 
 import json
@@ -20,6 +25,7 @@ from embedforge.errors import UserError
 from embedforge.recipe import Recipe, load_recipe
 from embedforge.train.build import build_data, build_optimizer, build_schedule
 from embedforge.train.checkpoint import atomic_write, load_state, save_state
+from embedforge.train.distributed import cleanup, is_main_process, setup_from_env
 from embedforge.train.image_task import ImageTask
 from embedforge.train.task import TrainingTask
 
@@ -40,11 +46,12 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def _device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The recipe's device; under torchrun on GPUs, this rank's GPU."""
     if choice == "cuda" and not torch.cuda.is_available():
         raise UserError("recipe train.device is 'cuda' but no GPU is available")
-    return torch.device(choice)
+    if choice == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device())
 
 
 def build_task(recipe: Recipe, device: torch.device) -> TrainingTask:
@@ -65,10 +72,16 @@ def train(
     if (run_dir / LAST).exists() and not resume:
         raise UserError(f"{run_dir} already holds a run: pass --resume, or choose another --out")
     settings = recipe.train
+    distributed = setup_from_env()
     device = _device(settings.device)
+    main = is_main_process()
     torch.manual_seed(settings.seed)  # initial weights (model and loss) depend on the seed only
     task = build_task(recipe, device)
     model, loss_fn = task.model, task.loss_fn
+    if distributed:
+        if device.type == "cuda":  # SyncBatchNorm is GPU-only; on the CPU statistics stay per rank
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        task.model = nn.parallel.DistributedDataParallel(model, gradient_as_bucket_view=True)
     optimizer = build_optimizer(recipe, model, loss_fn)
     steps_per_epoch = math.ceil(task.num_batches() / settings.accumulation_steps)
     schedule = build_schedule(recipe, optimizer, steps_per_epoch=steps_per_epoch)
@@ -93,11 +106,15 @@ def train(
             json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
         ]
         history = history[:start_epoch]
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(run_dir / "recipe.yaml", lambda tmp: tmp.write_text(recipe.to_yaml()))
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(run_dir / "recipe.yaml", lambda tmp: tmp.write_text(recipe.to_yaml()))
 
     epochs = tqdm(
-        range(start_epoch, settings.epochs), desc="training", unit="epoch", disable=not progress
+        range(start_epoch, settings.epochs),
+        desc="training",
+        unit="epoch",
+        disable=not (progress and main),
     )
     for epoch in epochs:
         started = time.perf_counter()
@@ -133,15 +150,16 @@ def train(
         }
         history.append(row)
         value = metrics[settings.best_metric]
-        if value > best_value:
+        improved = value > best_value
+        if improved:
             best_value, best_epoch = value, epoch
+        if main and improved:
             save_state(
                 run_dir / BEST,
                 {"model": model.state_dict(), "loss": loss_fn.state_dict(), "epoch": epoch},
             )
-        save_state(
-            run_dir / LAST,
-            {
+        if main:
+            last = {
                 "model": model.state_dict(),
                 "loss": loss_fn.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -150,9 +168,9 @@ def train(
                 "epoch": epoch,
                 "best_value": best_value,
                 "best_epoch": best_epoch,
-            },
-        )
-        _write_history(run_dir, history)
+            }
+            save_state(run_dir / LAST, last)
+            _write_history(run_dir, history)
         epochs.set_postfix(loss=f"{row['loss']:.4f}", **{settings.best_metric: f"{value:.4f}"})
         if settings.patience is not None and epoch - best_epoch >= settings.patience:
             break
@@ -163,9 +181,13 @@ def train_from_file(path: str, out: str | None, overrides: list[str], resume: bo
     """The ``embedforge train`` command: load, override, train, print a summary line."""
     recipe = load_recipe(path, overrides)
     run_dir = Path(out) if out else Path("runs") / Path(path).stem
-    result = train(recipe, run_dir, resume=resume)
-    print(
-        f"trained {result.epochs_run} epochs into {run_dir}: best "
-        f"{recipe.train.best_metric} = {result.best_value:.4f} at epoch {result.best_epoch}"
-    )
+    try:
+        result = train(recipe, run_dir, resume=resume)
+        if is_main_process():
+            print(
+                f"trained {result.epochs_run} epochs into {run_dir}: best "
+                f"{recipe.train.best_metric} = {result.best_value:.4f} at epoch {result.best_epoch}"
+            )
+    finally:
+        cleanup()  # after the rank check: once the group is gone every rank looks like rank 0
     return result

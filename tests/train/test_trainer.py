@@ -15,7 +15,7 @@ from embedforge.losses import ArcFaceLoss
 from embedforge.recipe import load_recipe, parse_recipe
 from embedforge.train.build import build_model, build_optimizer, check_optimizer_covers
 from embedforge.train.checkpoint import load_state
-from embedforge.train.trainer import BEST, LAST, train
+from embedforge.train.trainer import BEST, LAST, build_task, train
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 SMALL = {
@@ -144,3 +144,25 @@ def test_two_process_training_matches_one_process(tmp_path: Path) -> None:
     for metric in ("precision_at_1", "mean_average_precision_at_r"):
         assert two[metric] > 0.9
         assert abs(one[metric] - two[metric]) < 0.03
+
+
+@pytest.mark.parametrize(
+    "config,overrides",
+    [
+        ("digits_arcface.yaml", ["train.epochs=2"]),
+        (
+            "dsprites_simclr.yaml",
+            ["data.size=300", "train.epochs=1", "train.batch_size=60"],
+        ),
+    ],
+)
+def test_bundled_recipes_train_briefly(tmp_path: Path, config: str, overrides: list[str]) -> None:
+    result = train(load_recipe(CONFIGS / config, overrides), tmp_path / "run", progress=False)
+    assert result.epochs_run == len(result.history) >= 1
+    assert all(torch.isfinite(torch.tensor(row["loss"])) for row in result.history)
+    if config == "digits_arcface.yaml":  # W is trained: it moved away from its initial value
+        recipe = load_recipe(CONFIGS / config, overrides)
+        torch.manual_seed(recipe.train.seed)  # as train() does before building
+        initial = build_task(recipe, torch.device("cpu")).loss_fn.W
+        trained = load_state(tmp_path / "run" / LAST)["loss"]["W"]
+        assert trained.shape == initial.shape and not torch.allclose(trained, initial)

@@ -25,6 +25,12 @@ def _run_train(args: argparse.Namespace) -> None:
     train_from_file(args.recipe, args.out, args.set, args.resume)
 
 
+def _run_embed(args: argparse.Namespace) -> None:
+    from embedforge.embed import embed_file
+
+    embed_file(args.run_dir, args.data, args.out, device=args.device)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="embedforge",
@@ -63,6 +69,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.set_defaults(handler=_run_train)
+
+    embed = commands.add_parser(
+        "embed",
+        help="embed a palette table with a trained run: one row per object",
+        description="Embed every object of a palette table (palette.csv or color.csv layout, "
+        "or the generic columns the run was trained with) with the run's best weights. "
+        "Writes object_id, emb_0 ... emb_{d-1}, one row per object, as Parquet or CSV by "
+        "the extension of --out. Deterministic and independent of row order.",
+    )
+    embed.add_argument("run_dir", help="run folder (recipe.yaml + checkpoints/best.safetensors)")
+    embed.add_argument("data", help="palette table: CSV or Parquet")
+    embed.add_argument("--out", required=True, help="output file: .parquet or .csv")
+    embed.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default auto)"
+    )
+    embed.set_defaults(handler=_run_embed)
     return parser
 
 

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from embedforge.errors import UserError
 
@@ -21,15 +29,97 @@ class _Section(BaseModel):
 
 
 class DataSection(_Section):
+    """Images: scikit-learn's digits or generated dSprites, split into train and test."""
+
     source: Literal["digits", "dsprites"] = "digits"
     size: int | None = Field(None, gt=0, description="number of generated items (dsprites)")
     test_fraction: float = Field(0.3, gt=0, lt=1)
     seed: int = 0
 
 
+class PaletteDataSection(_Section):
+    """Palettes (sets of weighted rows): a table, or the bundled synthetic palettes.
+
+    The keyword arguments of :func:`embedforge.data.read_palettes`, plus where the
+    table comes from and how many objects are held out for the validation metric.
+    """
+
+    source: Literal["palettes"]
+    path: str | None = Field(None, description="CSV/Parquet file; None: synthetic palettes")
+    size: int = Field(24_000, gt=0, description="number of synthetic objects (path is None)")
+    colour_space: Literal["rgb", "lab"] = "rgb"
+    id_column: str | None = None
+    weight_column: str | None = None
+    feature_columns: list[str] | None = None
+    max_rows: int = Field(64, gt=0, description="a larger set keeps its heaviest rows")
+    validation_objects: int = Field(
+        1000, ge=2, description="held out for the metric; at most a fifth of the objects"
+    )
+    seed: int = Field(0, description="synthetic data and the held-out subset")
+
+
+def _source(raw: Any) -> str:
+    value = raw.get("source", "digits") if isinstance(raw, dict) else getattr(raw, "source", "")
+    return "palettes" if value == "palettes" else "images"
+
+
+AnyDataSection = Annotated[
+    Annotated[DataSection, Tag("images")] | Annotated[PaletteDataSection, Tag("palettes")],
+    Discriminator(_source),
+]
+
+
 class EncoderSection(_Section):
+    """The small CNN trunk for images (its embedding comes from the ``embedder`` section)."""
+
     name: Literal["small_cnn"] = "small_cnn"
     feature_dim: int = Field(84, gt=0)
+
+
+class DeepSetsSection(_Section):
+    """:class:`~embedforge.encoders.deep_sets.DeepSets`; ``dim`` is the embedding size."""
+
+    name: Literal["deep_sets"]
+    dim: int = Field(64, gt=0)
+    hidden: int = Field(128, gt=0)
+
+
+class SetTransformerSection(_Section):
+    """:class:`~embedforge.encoders.set_transformer.SetTransformer`."""
+
+    name: Literal["set_transformer"]
+    dim: int = Field(64, gt=0)
+    hidden: int = Field(64, gt=0)
+    heads: int = Field(4, gt=0)
+    blocks: int = Field(2, ge=0)
+
+
+class RasterCNNSection(_Section):
+    """:class:`~embedforge.encoders.raster_cnn.RasterCNN`, the painted-image baseline."""
+
+    name: Literal["raster_cnn"]
+    dim: int = Field(64, gt=0)
+    image_size: int = Field(32, gt=1)
+    channels: int = Field(32, gt=0)
+
+
+SetEncoderSection = DeepSetsSection | SetTransformerSection | RasterCNNSection
+SET_ENCODERS = ("deep_sets", "set_transformer", "raster_cnn")
+
+
+def _encoder_name(raw: Any) -> str:
+    if isinstance(raw, dict):
+        return raw.get("name", "small_cnn")
+    return getattr(raw, "name", "")
+
+
+AnyEncoderSection = Annotated[
+    Annotated[EncoderSection, Tag("small_cnn")]
+    | Annotated[DeepSetsSection, Tag("deep_sets")]
+    | Annotated[SetTransformerSection, Tag("set_transformer")]
+    | Annotated[RasterCNNSection, Tag("raster_cnn")],
+    Discriminator(_encoder_name),
+]
 
 
 class EmbedderSection(_Section):
@@ -58,6 +148,12 @@ class NTXentLossSection(_Section):
     neg_pairs: int | None = Field(None, gt=0)
 
 
+class CosineTripletLossSection(_Section):
+    """Anchor/positive/negative cosine loss (palettes: the negative is another object's view)."""
+
+    name: Literal["cosine_triplet"]
+
+
 class SupConLossSection(_Section):
     name: Literal["supcon"]
     temperature: float = Field(0.1, gt=0)
@@ -73,6 +169,7 @@ LossSection = Annotated[
     TripletLossSection
     | ContrastiveLossSection
     | NTXentLossSection
+    | CosineTripletLossSection
     | SupConLossSection
     | ArcFaceLossSection,
     Field(discriminator="name"),
@@ -93,6 +190,16 @@ class ViewsSection(_Section):
     translate: float = 0.0
     scale: tuple[float, float] = (1.0, 1.0)
     hflip: float = 0.0
+
+
+class SetViewsSection(_Section):
+    """Set views (see :class:`embedforge.views.set_views.SetViews`); 0 turns a step off."""
+
+    permute: bool = True
+    weight_concentration: float = Field(50.0, ge=0)
+    feature_sigma: float = Field(0.02, ge=0)
+    drop_below: float = Field(0.05, ge=0)
+    drop_probability: float = Field(0.3, ge=0, le=1)
 
 
 class OptimizerSection(_Section):
@@ -118,25 +225,97 @@ class TrainSection(_Section):
     clip_grad_norm: float | None = Field(None, gt=0)
     amp: bool = Field(True, description="mixed precision, on a GPU only")
     patience: int | None = Field(None, gt=0, description="early stopping, in epochs")
-    best_metric: Literal["precision_at_1", "r_precision", "mean_average_precision_at_r"] = (
-        "mean_average_precision_at_r"
+    best_metric: Literal[
+        "precision_at_1", "r_precision", "mean_average_precision_at_r", "view_precision_at_1"
+    ] = Field(
+        "mean_average_precision_at_r",
+        description="palettes: view_precision_at_1 (the default there)",
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
+_IMAGE_ONLY = ("embedder", "sampler", "views")
+_IMAGE_DEFAULTS: dict[str, Any] = {"embedder": EmbedderSection(), "sampler": None, "views": None}
+_IMAGE_METRICS = ("precision_at_1", "r_precision", "mean_average_precision_at_r")
+
+
 class Recipe(_Section):
-    data: DataSection = DataSection()
-    encoder: EncoderSection = EncoderSection()
+    """One choice per stage. Defaults follow ``data.source``.
+
+    Images: ``small_cnn`` + ``embedder``, ``triplet_margin``, image ``views``.
+    Palettes (``data.source: palettes``): a set encoder (default ``set_transformer``) whose
+    output is the embedding, ``ntxent`` (or ``cosine_triplet``), ``set_views`` (default: the
+    :class:`~embedforge.views.set_views.SetViews` defaults), ``best_metric:
+    view_precision_at_1``; the image-only sections (embedder, sampler, views) are refused.
+    """
+
+    data: AnyDataSection = DataSection()
+    encoder: AnyEncoderSection = EncoderSection()
     embedder: EmbedderSection = EmbedderSection()
     loss: LossSection = TripletLossSection(name="triplet_margin")
     sampler: SamplerSection | None = None
     views: ViewsSection | None = None
+    set_views: SetViewsSection | None = None
     optimizer: OptimizerSection = OptimizerSection()
     schedule: ScheduleSection = ScheduleSection()
     train: TrainSection = TrainSection()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _palette_defaults(cls, raw: Any) -> Any:
+        """Fill the palette defaults into the raw mapping, so recipe.yaml shows them."""
+        if not isinstance(raw, dict) or _source(raw.get("data", {})) != "palettes":
+            return raw
+        raw = dict(raw)
+        for key, default in (
+            ("encoder", {"name": "set_transformer"}),
+            ("loss", {"name": "ntxent"}),
+            ("set_views", {}),
+            ("train", {}),
+        ):
+            section = raw.get(key)
+            if section is None:
+                raw[key] = dict(default)
+            elif isinstance(section, dict):
+                raw[key] = {**default, **section}
+        if isinstance(raw["train"], dict):
+            raw["train"] = {"best_metric": "view_precision_at_1", **raw["train"]}
+        return raw
+
+    @model_validator(mode="after")
+    def _sections_fit_the_source(self) -> "Recipe":
+        palettes = isinstance(self.data, PaletteDataSection)
+        problems = []
+        if palettes:
+            given = [key for key in _IMAGE_ONLY if getattr(self, key) != _IMAGE_DEFAULTS[key]]
+            problems += [
+                f"section {key!r} is for images, not data.source 'palettes'" for key in given
+            ]
+            if self.encoder.name not in SET_ENCODERS:
+                problems.append(f"encoder.name must be one of {SET_ENCODERS} for palettes")
+            if self.loss.name not in ("ntxent", "cosine_triplet"):
+                problems.append("loss.name must be 'ntxent' or 'cosine_triplet' for palettes")
+            if self.train.best_metric != "view_precision_at_1":
+                problems.append("train.best_metric must be 'view_precision_at_1' for palettes")
+            if self.train.self_supervised:
+                problems.append("train.self_supervised is for images (palettes always are)")
+        else:
+            if self.set_views is not None:
+                problems.append("section 'set_views' is for data.source 'palettes'")
+            if self.encoder.name != "small_cnn":
+                problems.append(f"encoder {self.encoder.name!r} is for data.source 'palettes'")
+            if self.loss.name == "cosine_triplet":
+                problems.append("loss 'cosine_triplet' is for data.source 'palettes'")
+            if self.train.best_metric not in _IMAGE_METRICS:
+                problems.append(f"train.best_metric must be one of {_IMAGE_METRICS} for images")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        """The recipe as YAML, without the sections its data source does not use."""
+        unused = set(_IMAGE_ONLY) if isinstance(self.data, PaletteDataSection) else {"set_views"}
+        return yaml.safe_dump(self.model_dump(mode="json", exclude=unused), sort_keys=False)
 
 
 def apply_override(raw: dict[str, Any], assignment: str) -> None:
@@ -158,11 +337,13 @@ def _describe(error: ValidationError, origin: str) -> str:
     problems = []
     for item in error.errors():
         loc = [str(part) for part in item["loc"]]
-        if loc[:1] == ["loss"] and len(loc) > 2:  # drop the union's tag: loss.<name>.key
-            loc = ["loss", *loc[2:]]
+        if loc[:1] in (["loss"], ["encoder"], ["data"]) and len(loc) > 2:
+            loc = [loc[0], *loc[2:]]  # drop the union's tag: loss.<name>.key
         key = ".".join(loc)
         if item["type"] == "extra_forbidden":
             problems.append(f"unknown key {key!r}")
+        elif not loc:  # a check across sections
+            problems.append(str(item["msg"]).removeprefix("Value error, "))
         else:
             problems.append(f"key {key!r}: {item['msg']} (got {item.get('input')!r})")
     return f"{origin}: " + "; ".join(problems)

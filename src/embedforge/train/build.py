@@ -8,22 +8,30 @@ from torch import nn
 
 from embedforge.data.digits import ImageSplit, digits_split
 from embedforge.data.dsprites import dsprites
+from embedforge.data.palettes import Palettes, read_palettes
+from embedforge.data.synthetic_palettes import synthetic_palettes
+from embedforge.encoders.deep_sets import DeepSets
 from embedforge.encoders.embedder import Embedder
+from embedforge.encoders.raster_cnn import RasterCNN
+from embedforge.encoders.set_transformer import SetTransformer
 from embedforge.encoders.small_cnn import SmallCNN
 from embedforge.losses import (
     ArcFaceLoss,
     ContrastiveLoss,
+    CosineTripletLoss,
     NTXentLoss,
     SupConLoss,
     TripletMarginLoss,
 )
-from embedforge.recipe import DataSection, Recipe
+from embedforge.recipe import DataSection, PaletteDataSection, Recipe, SetEncoderSection
 from embedforge.views.image_views import ImageViews
+from embedforge.views.set_views import SetViews
 
 LOSSES: dict[str, type[nn.Module]] = {
     "triplet_margin": TripletMarginLoss,
     "contrastive": ContrastiveLoss,
     "ntxent": NTXentLoss,
+    "cosine_triplet": CosineTripletLoss,
     "supcon": SupConLoss,
     "arcface": ArcFaceLoss,
 }
@@ -42,6 +50,39 @@ def build_data(section: DataSection) -> ImageSplit:
     )
     images, labels = generated.images, generated.labels
     return ImageSplit(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx])
+
+
+SET_ENCODERS: dict[str, type[nn.Module]] = {
+    "deep_sets": DeepSets,
+    "set_transformer": SetTransformer,
+    "raster_cnn": RasterCNN,
+}
+
+
+def build_palettes(section: PaletteDataSection) -> Palettes:
+    """The recipe's palettes: its table, or ``size`` synthetic objects when it names no path."""
+    source = section.path
+    if source is None:
+        source = synthetic_palettes(section.size, section.seed).rows
+    return read_palettes(
+        source,
+        id_column=section.id_column,
+        weight_column=section.weight_column,
+        feature_columns=section.feature_columns,
+        colour_space=section.colour_space,
+        max_rows=section.max_rows,
+    )
+
+
+def build_set_encoder(section: SetEncoderSection, *, in_features: int) -> nn.Module:
+    """The set encoder itself: its (B, dim) output is the embedding (no head, no squashing)."""
+    options = section.model_dump(exclude={"name"})
+    return SET_ENCODERS[section.name](in_features=in_features, **options)
+
+
+def build_set_views(recipe: Recipe) -> SetViews:
+    """The recipe's set views (the :class:`SetViews` defaults when the section is absent)."""
+    return SetViews(**recipe.set_views.model_dump()) if recipe.set_views else SetViews()
 
 
 def build_model(recipe: Recipe, *, image_size: int, in_channels: int) -> nn.Sequential:
@@ -68,16 +109,22 @@ def build_views(recipe: Recipe) -> ImageViews | None:
     return ImageViews(**recipe.views.model_dump())
 
 
-def build_optimizer(recipe: Recipe, model: nn.Sequential, loss: nn.Module) -> torch.optim.Optimizer:
+def build_optimizer(recipe: Recipe, model: nn.Module, loss: nn.Module) -> torch.optim.Optimizer:
     """One optimizer over trunk, embedder and loss parameters, each its own group.
+
+    A model that is not a (trunk, embedder) ``nn.Sequential`` (a set encoder) is one
+    "encoder" group.
 
     Every trainable parameter must be in it: a re-id notebook once built the
     embedder's and ArcFace's optimizers over the trunk's parameters, so neither
     was ever trained. :func:`check_optimizer_covers` makes that impossible.
     """
+    if isinstance(model, nn.Sequential):
+        parts = [("trunk", model[0]), ("embedder", model[1])]
+    else:
+        parts = [("encoder", model)]
     groups = [
-        {"params": list(part.parameters()), "name": name}
-        for name, part in (("trunk", model[0]), ("embedder", model[1]), ("loss", loss))
+        {"params": list(part.parameters()), "name": name} for name, part in [*parts, ("loss", loss)]
     ]
     groups = [group for group in groups if group["params"]]
     settings = recipe.optimizer

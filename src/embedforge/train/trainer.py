@@ -55,7 +55,12 @@ def _device(choice: str) -> torch.device:
 
 
 def build_task(recipe: Recipe, device: torch.device) -> TrainingTask:
-    """The task for the recipe's data source."""
+    """The task for the recipe's data source: palettes (sets) or images."""
+    if recipe.data.source == "palettes":
+        from embedforge.train.build import build_palettes
+        from embedforge.train.set_task import SetTask
+
+        return SetTask(recipe, build_palettes(recipe.data), device)
     return ImageTask(recipe, build_data(recipe.data), device)
 
 

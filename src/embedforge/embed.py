@@ -1,0 +1,142 @@
+"""Embed palettes with a trained run: one row per object, written to Parquet or CSV.
+
+A run folder holds ``recipe.yaml`` and ``checkpoints/best.safetensors``; the model is
+rebuilt from the recipe and its weights read with
+:func:`~embedforge.train.checkpoint.load_state` (safetensors: nothing is unpickled). The
+table is read with the recipe's own settings (colour space, columns), so it is encoded the
+way the model was trained. Embedding is deterministic: eval mode, no random view, objects
+sorted by id, and set encoders that ignore row order, so shuffling the table's rows gives
+the same vectors (up to float rounding). The output is written atomically (a temporary
+file renamed over the target), so a failure leaves no file behind.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+from embedforge.data.palettes import PALETTE_COLUMNS, read_palettes
+from embedforge.errors import UserError
+from embedforge.recipe import PaletteDataSection, Recipe, load_recipe
+from embedforge.train.build import build_set_encoder
+from embedforge.train.checkpoint import atomic_write, load_state, save_state
+from embedforge.train.set_task import embed_sets
+
+RECIPE, WEIGHTS = "recipe.yaml", "checkpoints/best.safetensors"
+OUTPUT_FORMATS = (".parquet", ".csv")
+
+
+@dataclass
+class PaletteRun:
+    """A trained palette model with the recipe that built it.
+
+    >>> from embedforge.recipe import parse_recipe
+    >>> recipe = parse_recipe({"data": {"source": "palettes"}, "encoder": {"name": "deep_sets"}})
+    >>> run = PaletteRun.from_recipe(recipe)
+    >>> frame = run.embed(pd.DataFrame({"object_id": [3, 3], "percentage": [60, 40],
+    ...                                  "hex": ["#ff0000", "#0000ff"]}), progress=False)
+    >>> frame.shape, frame.index.name, list(frame.columns[:2])
+    ((1, 64), 'object_id', ['emb_0', 'emb_1'])
+    """
+
+    recipe: Recipe
+    model: nn.Module
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> "PaletteRun":
+        """An untrained model as the recipe describes it (weights as initialised)."""
+        data = recipe.data
+        if not isinstance(data, PaletteDataSection):
+            raise UserError(f"the recipe's data.source is {data.source!r}; expected 'palettes'")
+        in_features = 1 + (len(data.feature_columns) if data.feature_columns else 3)
+        return cls(recipe, build_set_encoder(recipe.encoder, in_features=in_features))
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike[str]) -> "PaletteRun":
+        """Read ``recipe.yaml`` and the best weights of a run folder."""
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise UserError(f"{run_dir}: not a run folder (expected {RECIPE} and {WEIGHTS})")
+        run = cls.from_recipe(load_recipe(run_dir / RECIPE))
+        state = load_state(run_dir / WEIGHTS)
+        try:
+            run.model.load_state_dict(state["model"])
+        except (KeyError, RuntimeError) as error:
+            raise UserError(f"{run_dir / WEIGHTS}: weights do not fit {RECIPE} ({error})") from None
+        return run
+
+    def save(self, run_dir: str | os.PathLike[str]) -> None:
+        """Write a run folder (recipe + weights) that :meth:`load` and ``embedforge embed`` read."""
+        run_dir = Path(run_dir)
+        atomic_write(run_dir / RECIPE, lambda tmp: tmp.write_text(self.recipe.to_yaml()))
+        save_state(run_dir / WEIGHTS, {"model": self.model.state_dict()})
+
+    def embed(
+        self,
+        source: str | os.PathLike[str] | pd.DataFrame,
+        *,
+        device: str | torch.device = "cpu",
+        batch_size: int = 1024,
+        progress: bool = True,
+    ) -> pd.DataFrame:
+        """One row per object (index: the id column, sorted), columns ``emb_0 … emb_{d-1}``."""
+        data = self.recipe.data
+        palettes = read_palettes(
+            source,
+            id_column=data.id_column,
+            weight_column=data.weight_column,
+            feature_columns=data.feature_columns,
+            colour_space=data.colour_space,
+            max_rows=data.max_rows,
+        )
+        device = torch.device(device)
+        vectors = embed_sets(
+            self.model.to(device), palettes.sets, device, batch=batch_size, progress=progress
+        )
+        columns = [f"emb_{i}" for i in range(vectors.shape[1])]
+        index = pd.Index(palettes.ids, name=data.id_column or PALETTE_COLUMNS[-1])
+        return pd.DataFrame(vectors.numpy(), index=index, columns=columns)
+
+
+def check_output_path(out: str | os.PathLike[str]) -> Path:
+    """The output path, if its extension names a format we write (checked before any work)."""
+    out = Path(out)
+    if out.suffix.lower() not in OUTPUT_FORMATS:
+        raise UserError(
+            f"{out}: unknown output extension {out.suffix!r}; expected one of "
+            f"{', '.join(OUTPUT_FORMATS)}"
+        )
+    if out.is_dir():
+        raise UserError(f"{out}: is a directory; expected a file name")
+    return out
+
+
+def write_embeddings(frame: pd.DataFrame, out: str | os.PathLike[str]) -> None:
+    """Write ``frame`` with its index as the first column, as Parquet or CSV by extension."""
+    out = check_output_path(out)
+    table = frame.reset_index()
+    if out.suffix.lower() == ".parquet":
+        atomic_write(out, lambda tmp: table.to_parquet(tmp, index=False, engine="pyarrow"))
+    else:
+        atomic_write(out, lambda tmp: table.to_csv(tmp, index=False))
+
+
+def embed_file(
+    run_dir: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    device: str = "auto",
+    progress: bool = True,
+) -> pd.DataFrame:
+    """The ``embedforge embed`` command: load the run, embed ``data``, write ``out``."""
+    check_output_path(out)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    frame = PaletteRun.load(run_dir).embed(data, device=device, progress=progress)
+    write_embeddings(frame, out)
+    print(f"embedded {len(frame)} objects into {frame.shape[1]} dimensions: {out}")
+    return frame

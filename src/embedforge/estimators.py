@@ -1,0 +1,236 @@
+"""scikit-learn style estimators: fit on a DataFrame, transform into embedding columns.
+
+:class:`PaletteEmbedder` builds a palette recipe in code and trains it with the one trainer
+(:func:`embedforge.train.trainer.train`), so it behaves exactly like ``embedforge train``:
+same run folder, same checkpoints, same reproducibility. Following scikit-learn's habits,
+``__init__`` only stores its arguments, ``fit`` does the work and returns ``self``, and what
+it learned ends in ``_``.
+"""
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pandas as pd
+
+from embedforge.errors import UserError
+
+if TYPE_CHECKING:  # the package import stays light: torch loads on fit
+    from embedforge.recipe import Recipe
+
+PaletteSource = str | os.PathLike[str] | pd.DataFrame
+
+
+class PaletteEmbedder:
+    """Self-supervised embeddings of palettes (sets of weighted colours), one row per object.
+
+    ``fit`` accepts the palette.csv layout (``ratio, color_r, color_g, color_b, object_id``)
+    or the color.csv layout (``object_id, percentage, hex``), as a DataFrame or a CSV/Parquet
+    path. Training uses every object but a small held-out subset (for the validation metric),
+    two random views per object and NT-Xent over the batch; the best epoch's weights are kept.
+
+    The defaults train the Set Transformer (hidden 64) for 10 epochs of batches of 512 on
+    ~24,000 palettes in about 2¼ minutes on a shared 2-core CPU (about 11 s an epoch; view
+    matching P@1 on held-out objects about 0.94). ``encoder="deep_sets"`` is about 4x faster
+    an epoch. ``save(DIR)`` writes a run folder that :meth:`load` and ``embedforge embed
+    DIR`` both read.
+
+    Example (training takes a while, so it is not run here)::
+
+        from embedforge import PaletteEmbedder
+        model = PaletteEmbedder(seed=0).fit(df)
+        features = model.transform(df)  # index object_id, columns emb_0 ... emb_63
+
+    >>> PaletteEmbedder(dim=32).get_params()["dim"]
+    32
+    """
+
+    def __init__(
+        self,
+        encoder: Literal["set_transformer", "deep_sets", "raster_cnn"] = "set_transformer",
+        dim: int = 64,
+        epochs: int = 10,
+        batch_size: int = 512,
+        lr: float = 2e-3,
+        temperature: float = 0.1,
+        colour_space: Literal["rgb", "lab"] = "rgb",
+        seed: int = 0,
+        device: Literal["auto", "cpu", "cuda"] = "auto",
+        progress: bool = True,
+        run_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self.dim = dim
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.temperature = temperature
+        self.colour_space = colour_space
+        self.seed = seed
+        self.device = device
+        self.progress = progress
+        self.run_dir = run_dir
+
+    _PARAMS = (
+        "encoder",
+        "dim",
+        "epochs",
+        "batch_size",
+        "lr",
+        "temperature",
+        "colour_space",
+        "seed",
+        "device",
+        "progress",
+        "run_dir",
+    )
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's arguments (scikit-learn's ``get_params``)."""
+        return {name: getattr(self, name) for name in self._PARAMS}
+
+    def set_params(self, **params: Any) -> "PaletteEmbedder":
+        """Change constructor arguments (scikit-learn's ``set_params``); refit to apply."""
+        for name, value in params.items():
+            if name not in self._PARAMS:
+                raise ValueError(f"unknown parameter {name!r}; expected one of {self._PARAMS}")
+            setattr(self, name, value)
+        return self
+
+    def recipe(self, data_path: str | os.PathLike[str]) -> "Recipe":
+        """The recipe ``fit`` trains: these arguments over the palette defaults."""
+        from embedforge.recipe import parse_recipe
+
+        return parse_recipe(
+            {
+                "data": {
+                    "source": "palettes",
+                    "path": str(data_path),
+                    "colour_space": self.colour_space,
+                    "seed": self.seed,
+                },
+                "encoder": {"name": self.encoder, "dim": self.dim},
+                "loss": {"name": "ntxent", "temperature": self.temperature},
+                "optimizer": {"name": "adamw", "lr": self.lr, "weight_decay": 1e-4},
+                "schedule": {"name": "cosine", "warmup_epochs": min(1.0, self.epochs / 5)},
+                "train": {
+                    "epochs": self.epochs,
+                    "batch_size": self.batch_size,
+                    "seed": self.seed,
+                    "device": self.device,
+                },
+            },
+            origin="PaletteEmbedder",
+        )
+
+    def fit(self, X: PaletteSource, y: Any = None) -> "PaletteEmbedder":
+        """Train on every object of ``X`` (DataFrame or CSV/Parquet path); returns ``self``."""
+        from embedforge.data.palettes import read_palettes
+        from embedforge.embed import PaletteRun
+        from embedforge.train.trainer import train
+
+        started = time.perf_counter()
+        palettes = read_palettes(X, colour_space=self.colour_space)  # fail early, clearly
+        if self.run_dir is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="embedforge-")
+            run_dir = Path(self._scratch.name) / "run"
+        else:
+            run_dir = Path(self.run_dir)
+        data_path = _as_file(X, run_dir)
+        result = train(self.recipe(data_path), run_dir, progress=self.progress)
+
+        self.run_dir_ = run_dir
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.n_objects_ = len(palettes)
+        self.run_ = PaletteRun.load(run_dir)
+        self.fit_seconds_ = time.perf_counter() - started
+        if self.progress:
+            last = result.history[-1]
+            print(
+                f"PaletteEmbedder: {self.encoder} on {self.n_objects_:,} objects, "
+                f"{result.epochs_run} epochs in {self.fit_seconds_:.0f} s; final loss "
+                f"{last['loss']:.4f}, best view_precision_at_1 {result.best_value:.4f} "
+                f"(epoch {result.best_epoch})"
+            )
+        return self
+
+    def transform(self, X: PaletteSource) -> pd.DataFrame:
+        """Embeddings: index ``object_id`` (sorted), columns ``emb_0 … emb_{dim-1}``."""
+        self._check_fitted()
+        return self.run_.embed(X, device=self._device(), progress=self.progress)
+
+    def fit_transform(self, X: PaletteSource, y: Any = None) -> pd.DataFrame:
+        """``fit(X)`` then ``transform(X)``."""
+        return self.fit(X).transform(X)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write a run folder (recipe.yaml + checkpoints/best.safetensors)."""
+        self._check_fitted()
+        path = Path(path)
+        self.run_.save(path)
+        history = Path(self.run_dir_) / "metrics.jsonl"
+        if history.is_file() and history.resolve() != (path / "metrics.jsonl").resolve():
+            shutil.copyfile(history, path / "metrics.jsonl")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "PaletteEmbedder":
+        """A fitted embedder from a run folder (``save``'s, or ``embedforge train``'s)."""
+        import json
+
+        from embedforge.embed import PaletteRun
+
+        run = PaletteRun.load(path)
+        recipe = run.recipe
+        loss = recipe.loss
+        estimator = cls(
+            encoder=recipe.encoder.name,
+            dim=recipe.encoder.dim,
+            epochs=recipe.train.epochs,
+            batch_size=recipe.train.batch_size,
+            lr=recipe.optimizer.lr,
+            temperature=getattr(loss, "temperature", cls().temperature),
+            colour_space=recipe.data.colour_space,
+            seed=recipe.train.seed,
+            device=recipe.train.device,
+            run_dir=path,
+        )
+        estimator.run_, estimator.run_dir_ = run, Path(path)
+        history = Path(path) / "metrics.jsonl"
+        lines = history.read_text().splitlines() if history.is_file() else []
+        estimator.history_ = [json.loads(line) for line in lines]
+        return estimator
+
+    def _device(self) -> str:
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "run_"):
+            raise UserError("this PaletteEmbedder is not fitted yet: call fit() or load() first")
+
+
+def _as_file(X: PaletteSource, run_dir: Path) -> Path:
+    """A path the recipe can name: the given file, or the DataFrame written into the run."""
+    if not isinstance(X, pd.DataFrame):
+        return Path(X).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    table = X.reset_index(drop=True)
+    path = run_dir / "palettes.parquet"
+    try:
+        table.to_parquet(path, index=False)
+    except (TypeError, ValueError):  # a column pyarrow cannot type (mixed objects): CSV keeps it
+        path.unlink(missing_ok=True)
+        path = run_dir / "palettes.csv"
+        table.to_csv(path, index=False)
+    return path.resolve()
+
+
+__all__ = ["PaletteEmbedder"]

@@ -1,0 +1,146 @@
+"""Self-supervised training on sets of weighted rows (colour palettes): two views per object.
+
+There are no labels: each object's two random views (:class:`~embedforge.views.set_views.
+SetViews`) must land close and other objects' views far. All the objects are trained on in
+one model (no folds, so every vector lives in the same space), except a small seeded subset
+held out for the validation metric only: ``data.validation_objects`` (default 1,000, at most
+a fifth of the objects). The model is the set encoder itself; its output is the embedding,
+with no squashing.
+
+Losses. NT-Xent (the default) on (view 1, view 2): every other object of the *global* batch
+is a negative (gathered across ranks). ``cosine_triplet`` (the original approach): anchor =
+view 1, positive = view 2 of the same object, negative = view 2 of the next object in the
+global batch (the batch rolled by one; batches are shuffled, so the pairing is random).
+
+Validation: view matching on the held-out objects. Two views of each are drawn from a fixed
+seed (the same every epoch), embedded in eval mode, and each view-1 embedding queries the
+view-2 embeddings: ``view_precision_at_1`` is the fraction whose nearest view 2 is its own
+object's (labels = object index). ``validation_loss`` is the training loss on those views.
+
+Batches are index tensors into sets held in memory; each global batch depends on (seed,
+epoch) only and under torchrun each rank takes its contiguous slice, as in
+:mod:`embedforge.train.image_task`.
+"""
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from embedforge.data.palettes import Palettes
+from embedforge.data.set_batch import SetBatch
+from embedforge.errors import UserError
+from embedforge.evaluate.retrieval import retrieval_metrics
+from embedforge.losses import CosineTripletLoss
+from embedforge.recipe import PaletteDataSection, Recipe
+from embedforge.train.build import build_loss, build_set_encoder, build_set_views
+from embedforge.train.distributed import gather_with_grad, rank, world_size
+
+VALIDATION_SEED = 20_240_601
+"""Seed of the held-out objects' validation views: fixed, so epochs are compared fairly."""
+
+
+def trim_padding(batch: SetBatch) -> SetBatch:
+    """Drop the padding columns no set in ``batch`` uses (sets are packed rows first).
+
+    Set encoders ignore padding, so this changes no embedding; it only saves work
+    when a few large sets pad a whole table.
+    """
+    used = int(batch.mask.any(dim=0).nonzero().max()) + 1 if batch.mask.any() else 1
+    return SetBatch(batch.values[:, :used], batch.mask[:, :used])
+
+
+@torch.no_grad()
+def embed_sets(
+    model: nn.Module,
+    sets: SetBatch,
+    device: torch.device,
+    *,
+    batch: int = 1024,
+    progress: bool = False,
+) -> Tensor:
+    """``(n, d)`` float32 embeddings on the CPU, in eval mode, ``batch`` sets at a time."""
+    model.eval()
+    chunks = []
+    starts = range(0, len(sets), batch)
+    for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress):
+        chunk = trim_padding(sets[start : start + batch]).to(device)
+        chunks.append(model(chunk.values, chunk.mask).float().cpu())  # (batch, d)
+    return torch.cat(chunks)
+
+
+class SetTask:
+    """Palettes as a :class:`~embedforge.train.task.TrainingTask` (two views, no labels).
+
+    >>> from embedforge.recipe import parse_recipe
+    >>> from embedforge.train.build import build_palettes
+    >>> recipe = parse_recipe({"data": {"source": "palettes", "size": 50},
+    ...                        "encoder": {"name": "deep_sets", "dim": 8}})
+    >>> task = SetTask(recipe, build_palettes(recipe.data), torch.device("cpu"))
+    >>> len(task.validation_index), task.num_batches()  # a fifth held out; 40 in one batch
+    (10, 1)
+    >>> sorted(task.validate())
+    ['validation_loss', 'view_precision_at_1']
+    """
+
+    def __init__(self, recipe: Recipe, palettes: Palettes, device: torch.device) -> None:
+        if not isinstance(recipe.data, PaletteDataSection):
+            raise ValueError("SetTask needs a recipe with data.source 'palettes'")
+        sets, n = palettes.sets, len(palettes)
+        held = min(recipe.data.validation_objects, n // 5)
+        if held < 2:
+            raise UserError(f"{n} objects are too few to train on; expected at least 10")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(recipe.data.seed))
+        self.validation_index = order[:held].sort().values  # (held,)
+        self.train_index = order[held:].sort().values  # (n - held,)
+        self.train_sets = sets[self.train_index]
+        self.validation_sets = sets[self.validation_index]
+
+        self.model = build_set_encoder(recipe.encoder, in_features=sets.num_features).to(device)
+        self.loss_fn = build_loss(recipe, num_classes=0).to(device)
+        self.views = build_set_views(recipe)
+        self.device, self.seed = device, recipe.train.seed
+        # a batch never exceeds the training objects, and splits evenly over the ranks
+        self.batch_size = min(recipe.train.batch_size, len(self.train_index))
+        self.batch_size -= self.batch_size % world_size()
+        if self.batch_size < 2:
+            raise UserError(
+                f"{len(self.train_index)} training objects over {world_size()} ranks leave "
+                "fewer than 2 per batch"
+            )
+
+    def num_batches(self) -> int:
+        return len(self.train_index) // self.batch_size  # a ragged last batch is dropped
+
+    def batches(self, epoch: int) -> Iterator[SetBatch]:
+        shuffle = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(self.train_index), generator=shuffle)
+        for index in order[: self.num_batches() * self.batch_size].split(self.batch_size):
+            local = index.tensor_split(world_size())[rank()]  # this rank's contiguous slice
+            yield trim_padding(self.train_sets[local]).to(self.device)
+
+    def _two_view_loss(self, z1: Tensor, z2: Tensor) -> Tensor:
+        """The loss of (B, D) view-1 and view-2 embeddings of the same B objects."""
+        if isinstance(self.loss_fn, CosineTripletLoss):
+            return self.loss_fn(z1, z2, z2.roll(1, dims=0))  # negative: the next object's view
+        return self.loss_fn(z1, z2)
+
+    def batch_loss(self, batch: SetBatch, generator: torch.Generator) -> Tensor:
+        first, second = self.views(batch, generator), self.views(batch, generator)
+        z1 = self.model(first.values, first.mask).float()  # (B_local, D)
+        z2 = self.model(second.values, second.mask).float()  # (B_local, D)
+        # the global batch on every rank, gradients kept (see embedforge.train.distributed)
+        return self._two_view_loss(gather_with_grad(z1), gather_with_grad(z2))
+
+    def validate(self) -> dict[str, float]:
+        sets = self.validation_sets.to(self.device)
+        generator = torch.Generator(self.device).manual_seed(VALIDATION_SEED)
+        first, second = self.views(sets, generator), self.views(sets, generator)
+        z1 = embed_sets(self.model, first, self.device)  # (held, D)
+        z2 = embed_sets(self.model, second, self.device)  # (held, D)
+        objects = torch.arange(len(z1))
+        metrics = retrieval_metrics(z1, objects, z2, objects, include=("precision_at_1",))
+        with torch.no_grad():
+            loss = self._two_view_loss(z1, z2)  # every rank embeds all of them: no gather
+        return {"view_precision_at_1": metrics["precision_at_1"], "validation_loss": loss.item()}

@@ -1,0 +1,143 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from embedforge.cli import main
+from embedforge.data.synthetic_palettes import synthetic_palettes
+from embedforge.embed import PaletteRun
+from embedforge.errors import UserError
+from embedforge.recipe import parse_recipe
+from embedforge.train.trainer import train
+
+ENCODERS = {
+    "deep_sets": {"name": "deep_sets", "dim": 8, "hidden": 16},
+    "set_transformer": {"name": "set_transformer", "dim": 8, "hidden": 16, "blocks": 1},
+    "raster_cnn": {"name": "raster_cnn", "dim": 8, "image_size": 8, "channels": 4},
+}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A palette run trained for one short epoch (what embedding needs, not quality)."""
+    recipe = parse_recipe(
+        {
+            "data": {"source": "palettes", "size": 150, "validation_objects": 20},
+            "encoder": ENCODERS["set_transformer"],
+            "train": {"epochs": 1, "batch_size": 64},
+        }
+    )
+    path = tmp_path_factory.mktemp("run") / "run"
+    train(recipe, path, progress=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def palette_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "palette.csv"
+    synthetic_palettes(40, seed=5).rows.to_csv(path, index=False)
+    return path
+
+
+def embed(run_dir: Path, data: Path, out: Path) -> int:
+    return main(["embed", str(run_dir), str(data), "--out", str(out), "--device", "cpu"])
+
+
+def test_parquet_and_csv_have_one_row_per_object_and_the_same_vectors(
+    run_dir: Path, palette_csv: Path, tmp_path: Path
+) -> None:
+    assert embed(run_dir, palette_csv, tmp_path / "e.parquet") == 0
+    assert embed(run_dir, palette_csv, tmp_path / "e.csv") == 0
+    parquet, csv = pd.read_parquet(tmp_path / "e.parquet"), pd.read_csv(tmp_path / "e.csv")
+    expected = ["object_id", *(f"emb_{i}" for i in range(8))]
+    assert list(parquet.columns) == expected == list(csv.columns)
+    ids = pd.read_csv(palette_csv)["object_id"]
+    assert parquet["object_id"].tolist() == sorted(ids.unique()) == csv["object_id"].tolist()
+    assert parquet["emb_0"].dtype == np.float32
+    np.testing.assert_allclose(parquet.iloc[:, 1:], csv.iloc[:, 1:], rtol=1e-6, atol=1e-7)
+
+
+def test_shuffled_rows_give_the_same_vectors_end_to_end(
+    run_dir: Path, palette_csv: Path, tmp_path: Path
+) -> None:
+    shuffled = tmp_path / "shuffled.csv"
+    pd.read_csv(palette_csv).sample(frac=1.0, random_state=1).to_csv(shuffled, index=False)
+    assert embed(run_dir, palette_csv, tmp_path / "a.parquet") == 0
+    assert embed(run_dir, shuffled, tmp_path / "b.parquet") == 0
+    a, b = pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet")
+    assert a["object_id"].equals(b["object_id"])
+    np.testing.assert_allclose(a.iloc[:, 1:], b.iloc[:, 1:], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("encoder", list(ENCODERS))
+def test_every_set_encoder_embeds_independently_of_row_order(encoder: str) -> None:
+    recipe = parse_recipe({"data": {"source": "palettes"}, "encoder": ENCODERS[encoder]})
+    run = PaletteRun.from_recipe(recipe)
+    rows = synthetic_palettes(30, seed=2).rows
+    first = run.embed(rows, progress=False)
+    second = run.embed(rows.sample(frac=1.0, random_state=0), progress=False)
+    assert first.index.is_monotonic_increasing and first.index.equals(second.index)
+    np.testing.assert_allclose(first.to_numpy(), second.to_numpy(), atol=1e-5, rtol=0)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (
+            "ratio,color_r,color_g,color_b,object_id\n1.0,12,300,4,a\n",
+            "line 2, column 'color_g': expected a colour value between 0 and 255, got 300",
+        ),
+        ("ratio,color_r,color_g,object_id\n1.0,12,30,a\n", "missing column(s) 'color_b'"),
+        ("", "empty file"),
+        ("object_id,percentage,hex\n7,100,#12345\n", "column 'hex'"),
+    ],
+    ids=["bad-colour", "missing-column", "empty-file", "bad-hex"],
+)
+def test_bad_input_exits_2_with_one_line_and_no_output(
+    run_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str,
+    message: str,
+) -> None:
+    data = write(tmp_path / "bad.csv", content)
+    out = tmp_path / "out.parquet"
+    assert embed(run_dir, data, out) == 2
+    error = capsys.readouterr().err
+    assert message in error and str(data) in error and len(error.strip().splitlines()) == 1
+    assert not out.exists() and list(tmp_path.iterdir()) == [data]
+
+
+def test_unknown_extension_and_missing_run_are_user_errors(
+    run_dir: Path, palette_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert embed(run_dir, palette_csv, tmp_path / "out.xlsx") == 2
+    assert "unknown output extension '.xlsx'" in capsys.readouterr().err
+    assert embed(tmp_path / "nowhere", palette_csv, tmp_path / "out.csv") == 2
+    assert "not a run folder" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_image_runs_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "recipe.yaml").write_text(parse_recipe({}).to_yaml())
+    with pytest.raises(UserError, match="expected 'palettes'"):
+        PaletteRun.load(tmp_path)
+
+
+def test_the_console_script_prints_no_traceback(run_dir: Path, tmp_path: Path) -> None:
+    data = write(tmp_path / "bad.csv", "ratio,color_r,color_g,color_b,object_id\n1.0,x,1,1,a\n")
+    command = [sys.executable, "-m", "embedforge", "embed", str(run_dir), str(data)]
+    done = subprocess.run(
+        [*command, "--out", str(tmp_path / "o.csv")], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "column 'color_r': expected a number, got 'x'" in done.stderr
+    assert not (tmp_path / "o.csv").exists()

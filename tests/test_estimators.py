@@ -1,0 +1,87 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from embedforge import PaletteEmbedder
+from embedforge.cli import main
+from embedforge.data.synthetic_palettes import synthetic_palettes
+from embedforge.errors import UserError
+
+SMALL = {"dim": 8, "epochs": 2, "batch_size": 64, "seed": 4, "progress": False, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    return synthetic_palettes(150, seed=9).rows
+
+
+@pytest.fixture(scope="module")
+def fitted(rows: pd.DataFrame) -> PaletteEmbedder:
+    return PaletteEmbedder(**SMALL).fit(rows)
+
+
+def as_color_layout(rows: pd.DataFrame) -> pd.DataFrame:
+    """The same palettes in the color.csv layout (percentage, hex)."""
+    channels = rows[["color_r", "color_g", "color_b"]].to_numpy()
+    hexes = ["#{:02x}{:02x}{:02x}".format(*rgb) for rgb in channels]
+    return pd.DataFrame(
+        {"object_id": rows["object_id"], "percentage": rows["ratio"] * 100, "hex": hexes}
+    )
+
+
+def test_transform_is_indexed_by_sorted_object_id(
+    fitted: PaletteEmbedder, rows: pd.DataFrame
+) -> None:
+    frame = fitted.transform(rows)
+    assert frame.index.name == "object_id" and frame.index.is_monotonic_increasing
+    assert list(frame.index) == sorted(rows["object_id"].unique())
+    assert list(frame.columns) == [f"emb_{i}" for i in range(8)]
+    assert fitted.run_dir_.is_dir() and len(fitted.history_) == 2 and fitted.n_objects_ == 150
+
+
+def test_either_layout_gives_the_same_vectors(fitted: PaletteEmbedder, rows: pd.DataFrame) -> None:
+    np.testing.assert_allclose(
+        fitted.transform(rows), fitted.transform(as_color_layout(rows)), atol=1e-5, rtol=0
+    )
+
+
+def test_seeded_fit_is_reproducible_and_fits_from_a_path(
+    fitted: PaletteEmbedder, rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    path = tmp_path / "palette.csv"
+    rows.to_csv(path, index=False)
+    again = PaletteEmbedder(**SMALL).fit_transform(path)
+    pd.testing.assert_frame_equal(again, fitted.transform(rows))
+
+
+def test_save_load_and_the_embed_command_give_identical_vectors(
+    fitted: PaletteEmbedder, rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    saved = fitted.save(tmp_path / "model")
+    loaded = PaletteEmbedder.load(saved)
+    expected = fitted.transform(rows)
+    pd.testing.assert_frame_equal(loaded.transform(rows), expected)
+    assert loaded.get_params()["dim"] == 8 and loaded.history_ == fitted.history_
+
+    data, out = tmp_path / "palette.csv", tmp_path / "emb.parquet"
+    rows.to_csv(data, index=False)
+    assert main(["embed", str(saved), str(data), "--out", str(out), "--device", "cpu"]) == 0
+    written = pd.read_parquet(out).set_index("object_id")
+    pd.testing.assert_frame_equal(written, expected)
+
+
+def test_bad_input_and_unfitted_use_are_user_errors(rows: pd.DataFrame) -> None:
+    with pytest.raises(UserError, match="not fitted"):
+        PaletteEmbedder().transform(rows)
+    with pytest.raises(UserError, match="column 'ratio'"):
+        PaletteEmbedder(**SMALL).fit(rows.assign(ratio=-1.0))
+    with pytest.raises(UserError, match="encoder"):
+        PaletteEmbedder(**{**SMALL, "encoder": "nope"}).fit(rows)
+
+
+def test_init_only_stores_arguments() -> None:
+    model = PaletteEmbedder(encoder="deep_sets", lr=0.01)
+    assert model.get_params()["encoder"] == "deep_sets" and not hasattr(model, "run_")
+    assert model.set_params(dim=16).dim == 16

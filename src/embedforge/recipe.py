@@ -29,12 +29,32 @@ class _Section(BaseModel):
 
 
 class DataSection(_Section):
-    """Images: scikit-learn's digits or generated dSprites, split into train and test."""
+    """Images: scikit-learn's digits, generated dSprites, or a folder + ``image,label`` CSV.
 
-    source: Literal["digits", "dsprites"] = "digits"
+    Digits and dSprites are split stratified by class. An image folder (the
+    re-identification layout: one label per individual) is split by image, seeded;
+    held-out images of an individual with no training image count as new
+    individuals and are left out of the retrieval metrics. The folder's images
+    are read once into memory, resized to ``image_size``.
+    """
+
+    source: Literal["digits", "dsprites", "image_folder"] = "digits"
     size: int | None = Field(None, gt=0, description="number of generated items (dsprites)")
+    root: str | None = Field(None, description="image folder (image_folder)")
+    csv: str | None = Field(None, description="CSV with image,label columns (image_folder)")
+    image_size: int = Field(64, gt=0, description="images are resized to this (image_folder)")
+    channels: Literal[1, 3] = 3
     test_fraction: float = Field(0.3, gt=0, lt=1)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _folder_needs_paths(self) -> "DataSection":
+        has_paths = self.root is not None and self.csv is not None
+        if self.source == "image_folder" and not has_paths:
+            raise ValueError("data.source 'image_folder' needs data.root and data.csv")
+        if self.source != "image_folder" and (self.root or self.csv):
+            raise ValueError("data.root and data.csv are for data.source 'image_folder'")
+        return self
 
 
 class PaletteDataSection(_Section):
@@ -76,6 +96,14 @@ class EncoderSection(_Section):
     feature_dim: int = Field(84, gt=0)
 
 
+class TimmSection(_Section):
+    """A timm backbone (``pip install embedforge[timm]``); weights only from a local file."""
+
+    name: Literal["timm"]
+    model_name: str = Field(description="any timm.create_model name, e.g. resnet50")
+    weights: str | None = Field(None, description=".safetensors or PyTorch file; no download")
+
+
 class DeepSetsSection(_Section):
     """:class:`~embedforge.encoders.deep_sets.DeepSets`; ``dim`` is the embedding size."""
 
@@ -115,6 +143,7 @@ def _encoder_name(raw: Any) -> str:
 
 AnyEncoderSection = Annotated[
     Annotated[EncoderSection, Tag("small_cnn")]
+    | Annotated[TimmSection, Tag("timm")]
     | Annotated[DeepSetsSection, Tag("deep_sets")]
     | Annotated[SetTransformerSection, Tag("set_transformer")]
     | Annotated[RasterCNNSection, Tag("raster_cnn")],
@@ -302,7 +331,7 @@ class Recipe(_Section):
         else:
             if self.set_views is not None:
                 problems.append("section 'set_views' is for data.source 'palettes'")
-            if self.encoder.name != "small_cnn":
+            if self.encoder.name in SET_ENCODERS:
                 problems.append(f"encoder {self.encoder.name!r} is for data.source 'palettes'")
             if self.loss.name == "cosine_triplet":
                 problems.append("loss 'cosine_triplet' is for data.source 'palettes'")

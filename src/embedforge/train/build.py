@@ -8,6 +8,7 @@ from torch import nn
 
 from embedforge.data.digits import ImageSplit, digits_split
 from embedforge.data.dsprites import dsprites
+from embedforge.data.image_folder import ImageFolder
 from embedforge.data.palettes import Palettes, read_palettes
 from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.encoders.deep_sets import DeepSets
@@ -15,6 +16,7 @@ from embedforge.encoders.embedder import Embedder
 from embedforge.encoders.raster_cnn import RasterCNN
 from embedforge.encoders.set_transformer import SetTransformer
 from embedforge.encoders.small_cnn import SmallCNN
+from embedforge.encoders.timm_trunk import TimmTrunk
 from embedforge.losses import (
     ArcFaceLoss,
     ContrastiveLoss,
@@ -38,9 +40,11 @@ LOSSES: dict[str, type[nn.Module]] = {
 
 
 def build_data(section: DataSection) -> ImageSplit:
-    """The recipe's images as a stratified train/test split."""
+    """The recipe's images as a train/test split (see :class:`DataSection`)."""
     if section.source == "digits":
         return digits_split(test_fraction=section.test_fraction, seed=section.seed)
+    if section.source == "image_folder":
+        return _image_folder_split(section)
     generated = dsprites(section.size or 20_000, section.seed)
     train_idx, test_idx = train_test_split(
         torch.arange(len(generated.labels)).numpy(),
@@ -49,6 +53,18 @@ def build_data(section: DataSection) -> ImageSplit:
         stratify=generated.labels.numpy(),
     )
     images, labels = generated.images, generated.labels
+    return ImageSplit(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx])
+
+
+def _image_folder_split(section: DataSection) -> ImageSplit:
+    folder = ImageFolder(
+        section.root, section.csv, image_size=section.image_size, channels=section.channels
+    )
+    images = torch.stack([folder[i][0] for i in range(len(folder))])  # (n, C, H, W)
+    order = torch.randperm(len(folder), generator=torch.Generator().manual_seed(section.seed))
+    test_count = max(1, round(section.test_fraction * len(folder)))
+    test_idx, train_idx = order[:test_count], order[test_count:]
+    labels = folder.labels
     return ImageSplit(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx])
 
 
@@ -87,12 +103,16 @@ def build_set_views(recipe: Recipe) -> SetViews:
 
 def build_model(recipe: Recipe, *, image_size: int, in_channels: int) -> nn.Sequential:
     """Trunk then embedder: ``model[0]`` is the trunk, ``model[1]`` the embedder."""
-    trunk = SmallCNN(
-        image_size=image_size, in_channels=in_channels, feature_dim=recipe.encoder.feature_dim
-    )
-    embedder = Embedder(
-        recipe.encoder.feature_dim, recipe.embedder.dim, normalize=recipe.embedder.normalize
-    )
+    encoder = recipe.encoder
+    if encoder.name == "timm":
+        trunk = TimmTrunk(
+            model_name=encoder.model_name, in_channels=in_channels, weights=encoder.weights
+        )
+    else:
+        trunk = SmallCNN(
+            image_size=image_size, in_channels=in_channels, feature_dim=encoder.feature_dim
+        )
+    embedder = Embedder(trunk.feature_dim, recipe.embedder.dim, normalize=recipe.embedder.normalize)
     return nn.Sequential(trunk, embedder)
 
 

@@ -23,10 +23,11 @@ from tqdm import tqdm
 
 from embedforge.errors import UserError
 from embedforge.recipe import Recipe, load_recipe
-from embedforge.train.build import build_data, build_optimizer, build_schedule
+from embedforge.train.build import build_data, build_optimizer, build_palettes, build_schedule
 from embedforge.train.checkpoint import atomic_write, load_state, save_state
 from embedforge.train.distributed import cleanup, is_main_process, setup_from_env
 from embedforge.train.image_task import ImageTask
+from embedforge.train.set_task import SetTask
 from embedforge.train.task import TrainingTask
 
 LAST, BEST = "checkpoints/last.safetensors", "checkpoints/best.safetensors"
@@ -57,9 +58,6 @@ def _device(choice: str) -> torch.device:
 def build_task(recipe: Recipe, device: torch.device) -> TrainingTask:
     """The task for the recipe's data source: palettes (sets) or images."""
     if recipe.data.source == "palettes":
-        from embedforge.train.build import build_palettes
-        from embedforge.train.set_task import SetTask
-
         return SetTask(recipe, build_palettes(recipe.data), device)
     return ImageTask(recipe, build_data(recipe.data), device)
 

@@ -35,6 +35,13 @@ def test_run_folder_holds_recipe_checkpoints_and_metrics(tmp_path: Path) -> None
     assert [row["epoch"] for row in rows] == [0, 1, 2] == [row["epoch"] for row in result.history]
     assert {"precision_at_1", "r_precision", "mean_average_precision_at_r", "loss"} <= set(rows[0])
     assert load_recipe(run / "recipe.yaml") == parse_recipe(SMALL)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    logged = events.Scalars("mean_average_precision_at_r")
+    assert [event.step for event in logged] == [0, 1, 2]
+    assert logged[-1].value == pytest.approx(rows[-1]["mean_average_precision_at_r"])
     with pytest.raises(UserError, match="--resume"):
         train(parse_recipe(SMALL), run, progress=False)
 

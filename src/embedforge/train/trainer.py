@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from embedforge.errors import UserError
@@ -70,7 +71,7 @@ def _write_history(run_dir: Path, history: list[dict]) -> None:
 def train(
     recipe: Recipe, run_dir: str | Path, *, resume: bool = False, progress: bool = True
 ) -> TrainResult:
-    """Train ``recipe`` into ``run_dir`` (recipe.yaml, checkpoints/, metrics.jsonl)."""
+    """Train ``recipe`` into ``run_dir``: recipe.yaml, checkpoints/, metrics.jsonl, tensorboard/."""
     run_dir = Path(run_dir)
     if (run_dir / LAST).exists() and not resume:
         raise UserError(f"{run_dir} already holds a run: pass --resume, or choose another --out")
@@ -109,9 +110,11 @@ def train(
             json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
         ]
         history = history[:start_epoch]
+    writer = None
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(run_dir / "recipe.yaml", lambda tmp: tmp.write_text(recipe.to_yaml()))
+        writer = SummaryWriter(run_dir / "tensorboard")  # a resumed run adds an events file
 
     epochs = tqdm(
         range(start_epoch, settings.epochs),
@@ -174,9 +177,15 @@ def train(
             }
             save_state(run_dir / LAST, last)
             _write_history(run_dir, history)
+            for name, number in row.items():
+                if name != "epoch":
+                    writer.add_scalar(name, number, epoch)
+            writer.flush()
         epochs.set_postfix(loss=f"{row['loss']:.4f}", **{settings.best_metric: f"{value:.4f}"})
         if settings.patience is not None and epoch - best_epoch >= settings.patience:
             break
+    if writer is not None:
+        writer.close()
     return TrainResult(run_dir, len(history), best_epoch, best_value, history)
 
 

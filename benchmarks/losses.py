@@ -31,7 +31,7 @@ from embedforge.losses.contrastive import ContrastiveLoss
 from embedforge.losses.ntxent import NTXentLoss
 from embedforge.losses.supcon import SupConLoss
 from embedforge.losses.triplet import TripletMarginLoss
-from measure import command_line, machine_line, median_seconds, peak_memory_mib
+from measure import command_line, machine_line, median_seconds, peak_memory_mib, write_report
 
 DIM = 128
 SAMPLES_PER_CLASS = 8
@@ -255,10 +255,7 @@ def main() -> None:
             *[section + "\n" for section in sections],
         ]
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(report)
-    tmp.replace(args.out)
+    write_report(args.out, report)
     print(f"\nwrote {args.out}")
 
 

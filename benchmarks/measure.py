@@ -71,3 +71,11 @@ def machine_line() -> str:
 
 def command_line() -> str:
     return "python " + " ".join(["benchmarks/" + Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write a results file atomically (temp file, then rename), creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -45,7 +45,7 @@ from embedforge.data.palettes import read_palettes
 from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.encoders.raster_cnn import rasterise
 from embedforge.losses.cosine_triplet import CosineTripletLoss
-from measure import command_line, machine_line
+from measure import command_line, machine_line, write_report
 
 IMAGE_SIZE = 100  # the original painted 100×100 pictures
 BATCH_SIZE = 32  # triplets per batch, as in a typical notebook
@@ -510,10 +510,7 @@ def main() -> None:
         f"{yes_no(default_lgbm < base_rmse)} ({base_rmse:.4f} → {default_lgbm:.4f}).",
         "",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text("\n".join(report))
-    tmp.replace(args.out)
+    write_report(args.out, "\n".join(report))
     print("\n".join(report))
     print(f"\nwrote {args.out}")
 

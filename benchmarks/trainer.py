@@ -27,7 +27,7 @@ from embedforge.recipe import load_recipe
 from embedforge.train.build import build_optimizer, build_schedule
 from embedforge.train.image_task import ImageTask
 from embedforge.train.trainer import build_task, train
-from measure import command_line, machine_line
+from measure import command_line, machine_line, write_report
 
 RECIPE = Path(__file__).parents[1] / "configs" / "digits_triplet.yaml"
 WORKLOADS = {  # name: (epochs, recipe overrides)
@@ -130,10 +130,7 @@ def main() -> None:
             "",
         ]
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(report)
-    tmp.replace(args.out)
+    write_report(args.out, report)
     print(f"wrote {args.out}")
 
 

@@ -18,10 +18,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from embedforge.data.palettes import PALETTE_COLUMNS, read_palettes
+from embedforge.data.palettes import PALETTE_COLUMNS
 from embedforge.errors import UserError
 from embedforge.recipe import PaletteDataSection, Recipe, load_recipe
-from embedforge.train.build import build_set_encoder
+from embedforge.train.build import build_palettes, build_set_encoder
 from embedforge.train.checkpoint import atomic_write, load_state, save_state
 from embedforge.train.set_task import embed_sets
 
@@ -84,14 +84,7 @@ class PaletteRun:
     ) -> pd.DataFrame:
         """One row per object (index: the id column, sorted), columns ``emb_0 … emb_{d-1}``."""
         data = self.recipe.data
-        palettes = read_palettes(
-            source,
-            id_column=data.id_column,
-            weight_column=data.weight_column,
-            feature_columns=data.feature_columns,
-            colour_space=data.colour_space,
-            max_rows=data.max_rows,
-        )
+        palettes = build_palettes(data, source)
         device = torch.device(device)
         vectors = embed_sets(
             self.model.to(device), palettes.sets, device, batch=batch_size, progress=progress

@@ -8,9 +8,10 @@ import torch
 from torch import Tensor, nn
 
 from embedforge.losses.distances import Distance, DistanceKind, as_distance
+from embedforge.losses.saved_gradient import SavedGradientFunction
 
 
-class _PairHinge(torch.autograd.Function):
+class _PairHinge(SavedGradientFunction):
     """Both averaged hinges from the (B, B) matrix in a few passes, gradient included.
 
     Autograd through a dense masked expression costs some sixty passes over B²
@@ -50,11 +51,6 @@ class _PairHinge(torch.autograd.Function):
         grad.index_put_((anchor[pos_active], positive[pos_active]), (sign / pos_count).expand(1))
         ctx.save_for_backward(grad)
         return loss
-
-    @staticmethod
-    def backward(ctx, grad_loss: Tensor):  # type: ignore[override]
-        (grad,) = ctx.saved_tensors
-        return grad_loss * grad, None, None, None, None
 
 
 def contrastive_loss(

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from embedforge.losses.saved_gradient import SavedGradientFunction, mean_and_gradient
+
 TripletType = Literal["all", "hard", "semihard", "easy"]
 
 CHUNK_ELEMENTS = 1 << 22  # entries of one (chunk, B) block
@@ -81,7 +83,7 @@ def _count_below(sorted_rows: Tensor, values: Tensor, *, inclusive: bool) -> Ten
     return torch.searchsorted(sorted_rows, values, right=inclusive)
 
 
-class _SortedTripletHinge(torch.autograd.Function):
+class _SortedTripletHinge(SavedGradientFunction):
     """Mean hinge over violating triplets ("all" or "semihard"), by sorting instead of walking.
 
     Per anchor-positive pair, the violating negatives are those with
@@ -138,24 +140,14 @@ class _SortedTripletHinge(torch.autograd.Function):
         grad = -(above * negative_mask).to(matrix.dtype)  # (B, B)
         pair_grad = torch.where(is_positive, violating.to(matrix.dtype), grad.gather(1, columns))
         grad.scatter_(1, columns, pair_grad)  # positive cells; padding slots write back as is
-        if num_positive > 0:
-            denominator = num_positive.to(matrix.dtype)  # int / float would round to float32
-            loss = total / denominator
-            grad *= sign / denominator
-        else:
-            loss = total * 0.0
-            grad.zero_()
+        denominator = num_positive.to(matrix.dtype)  # int / float would round to float32
+        loss = mean_and_gradient(total, grad, denominator, sign)
         ctx.save_for_backward(grad)
         ctx.mark_non_differentiable(counts)
         return loss, counts
 
-    @staticmethod
-    def backward(ctx, grad_loss: Tensor, _grad_counts: Tensor):  # type: ignore[override]
-        (grad,) = ctx.saved_tensors
-        return (grad_loss * grad, *([None] * 5))
 
-
-class _TripletMarginFromMatrix(torch.autograd.Function):
+class _TripletMarginFromMatrix(SavedGradientFunction):
     """Mean triplet hinge (or softplus) from a (B, B) matrix, gradient fused into forward."""
 
     @staticmethod
@@ -200,20 +192,10 @@ class _TripletMarginFromMatrix(torch.autograd.Function):
             grad.index_put_((anchor, positive), weight.sum(dim=1), accumulate=True)
             grad.index_add_(0, anchor, weight, alpha=-1.0)
         denominator = counts[1].to(matrix.dtype) + eps
-        if denominator.item() > 0:
-            loss = total / denominator
-            grad *= sign / denominator
-        else:
-            loss = total * 0.0
-            grad.zero_()
+        loss = mean_and_gradient(total, grad, denominator, sign)
         ctx.save_for_backward(grad)
         ctx.mark_non_differentiable(counts)
         return loss, counts
-
-    @staticmethod
-    def backward(ctx, grad_loss: Tensor, _grad_counts: Tensor):  # type: ignore[override]
-        (grad,) = ctx.saved_tensors
-        return (grad_loss * grad, *([None] * 9))
 
 
 def triplet_margin_from_matrix(

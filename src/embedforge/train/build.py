@@ -1,7 +1,9 @@
 """From a recipe to the parts it names, in one hop each: data, model, loss, optimizer, schedule."""
 
 import math
+import os
 
+import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
 from torch import nn
@@ -75,9 +77,13 @@ SET_ENCODERS: dict[str, type[nn.Module]] = {
 }
 
 
-def build_palettes(section: PaletteDataSection) -> Palettes:
-    """The recipe's palettes: its table, or ``size`` synthetic objects when it names no path."""
-    source = section.path
+def build_palettes(
+    section: PaletteDataSection, source: str | os.PathLike[str] | pd.DataFrame | None = None
+) -> Palettes:
+    """Palettes read as the recipe says: from ``source`` when given (data to embed), else the
+    recipe's table, else ``size`` synthetic objects."""
+    if source is None:
+        source = section.path
     if source is None:
         source = synthetic_palettes(section.size, section.seed).rows
     return read_palettes(

@@ -31,6 +31,30 @@ def _run_embed(args: argparse.Namespace) -> None:
     embed_file(args.run_dir, args.data, args.out, device=args.device)
 
 
+def _run_index_build(args: argparse.Namespace) -> None:
+    from embedforge.search import PaletteSearcher
+
+    searcher = PaletteSearcher.build(args.run_dir, args.data, metric=args.metric, kind=args.kind)
+    searcher.save(args.out)
+    print(f"indexed {len(searcher.index)} objects ({args.kind}, {args.metric}): {args.out}")
+
+
+def _run_search(args: argparse.Namespace) -> None:
+    from embedforge.embed import check_output_path
+    from embedforge.search import PaletteSearcher
+
+    if args.out:
+        check_output_path(args.out)
+    neighbours = PaletteSearcher.load(args.index_dir).search(args.queries, k=args.k)
+    if args.out:
+        from embedforge.embed import write_embeddings
+
+        write_embeddings(neighbours.set_index("query_id"), args.out)
+        print(f"{len(neighbours)} neighbours written to {args.out}")
+    else:
+        print(neighbours.to_string(index=False))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="embedforge",
@@ -85,6 +109,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default auto)"
     )
     embed.set_defaults(handler=_run_embed)
+
+    index = commands.add_parser("index", help="build a search index over embedded data")
+    index_commands = index.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    index_build = index_commands.add_parser(
+        "build",
+        help="embed DATA with a palette run and index it (FAISS, or exact torch search)",
+    )
+    index_build.add_argument("run_dir", help="a run folder (recipe.yaml + checkpoints/)")
+    index_build.add_argument("data", help="the collection to index (palette CSV/Parquet)")
+    index_build.add_argument("--out", required=True, help="index folder to write")
+    index_build.add_argument("--metric", choices=("l2", "inner_product"), default="l2")
+    index_build.add_argument(
+        "--kind", choices=("flat", "ivf", "hnsw"), default="flat",
+        help="flat is exact; ivf or hnsw for large collections (need faiss)",
+    )  # fmt: skip
+    index_build.set_defaults(handler=_run_index_build)
+
+    search = commands.add_parser("search", help="nearest neighbours of query objects in an index")
+    search.add_argument("index_dir", help="an index folder from 'embedforge index build'")
+    search.add_argument("queries", help="query palettes (CSV/Parquet)")
+    search.add_argument("-k", type=int, default=10, help="neighbours per query (default 10)")
+    search.add_argument("--out", help="write query_id, rank, neighbour_id, distance here")
+    search.set_defaults(handler=_run_search)
     return parser
 
 

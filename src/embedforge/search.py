@@ -1,0 +1,98 @@
+"""Search palettes by example: a trained model and a FAISS index over a collection, together.
+
+An index folder is self-contained, so ``embedforge search`` needs nothing else:
+
+    INDEX_DIR/run/     the run's recipe and weights (embeds raw queries the same way)
+    INDEX_DIR/index/   the EmbeddingIndex over the collection's embeddings, with its ids
+
+It is written into a temporary sibling and renamed into place, so an interrupted
+build never leaves half an index where a whole one was.
+"""
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from embedforge.embed import PaletteRun
+from embedforge.errors import UserError
+from embedforge.index.embedding_index import EmbeddingIndex
+
+Source = str | os.PathLike[str] | pd.DataFrame
+
+
+@dataclass
+class PaletteSearcher:
+    """A palette model and an index over a collection: embeds raw queries, returns neighbours."""
+
+    run: PaletteRun
+    index: EmbeddingIndex
+
+    @classmethod
+    def build(
+        cls,
+        run_dir: str | os.PathLike[str],
+        collection: Source,
+        *,
+        metric: Literal["l2", "inner_product"] = "l2",
+        kind: Literal["flat", "ivf", "hnsw"] = "flat",
+        progress: bool = True,
+    ) -> "PaletteSearcher":
+        run = PaletteRun.load(run_dir)
+        frame = run.embed(collection, progress=progress)
+        vectors = frame.to_numpy(dtype=np.float32)  # (n, d)
+        return cls(
+            run, EmbeddingIndex.build(vectors, frame.index.to_numpy(), metric=metric, kind=kind)
+        )
+
+    def search(self, queries: Source, k: int = 10, *, progress: bool = False) -> pd.DataFrame:
+        """One row per (query, rank): ``query_id, rank, neighbour_id, distance``, nearest first."""
+        frame = self.run.embed(queries, progress=progress)
+        found = self.index.search(frame.to_numpy(dtype=np.float32), k)
+        count = found.ids.shape[1]
+        return pd.DataFrame(
+            {
+                "query_id": np.repeat(frame.index.to_numpy(), count),
+                "rank": np.tile(np.arange(1, count + 1), len(frame)),
+                "neighbour_id": found.ids.reshape(-1),
+                "distance": found.distances.reshape(-1),
+            }
+        )
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the index folder (``run/`` and ``index/``) atomically."""
+        directory = Path(directory)
+        if directory.exists() and any(directory.iterdir()) and not _is_index_folder(directory):
+            raise UserError(f"{directory} exists and is not an embedforge index folder")
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            self.run.save(staging / "run")
+            self.index.save(staging / "index")
+            if directory.exists():
+                old = directory.with_name(f".{directory.name}.old")
+                directory.rename(old)
+                staging.rename(directory)
+                shutil.rmtree(old)
+            else:
+                staging.rename(directory)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> "PaletteSearcher":
+        directory = Path(directory)
+        if not _is_index_folder(directory):
+            raise UserError(f"{directory}: not an index folder (expected run/ and index/ inside)")
+        return cls(PaletteRun.load(directory / "run"), EmbeddingIndex.load(directory / "index"))
+
+
+def _is_index_folder(directory: Path) -> bool:
+    return (directory / "run").is_dir() and (directory / "index").is_dir()

@@ -31,6 +31,18 @@ def _run_embed(args: argparse.Namespace) -> None:
     embed_file(args.run_dir, args.data, args.out, device=args.device)
 
 
+def _run_evaluate(args: argparse.Namespace) -> None:
+    from embedforge.evaluate.evaluate_run import evaluate_run
+
+    metrics = evaluate_run(args.run_dir)
+    retrieval = metrics["retrieval"]
+    print(
+        f"P@1 {retrieval['precision_at_1']:.4f}  MAP@R "
+        f"{retrieval['mean_average_precision_at_r']:.4f}  kNN {metrics['knn_accuracy']:.4f}  "
+        f"linear probe {metrics['linear_probe']:.4f}: {args.run_dir}/metrics.json"
+    )
+
+
 def _run_index_build(args: argparse.Namespace) -> None:
     from embedforge.search import PaletteSearcher
 
@@ -109,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default auto)"
     )
     embed.set_defaults(handler=_run_embed)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="all metrics of an image run's best checkpoint into RUN_DIR/metrics.json",
+    )
+    evaluate.add_argument("run_dir", help="a run folder (recipe.yaml + checkpoints/)")
+    evaluate.set_defaults(handler=_run_evaluate)
 
     index = commands.add_parser("index", help="build a search index over embedded data")
     index_commands = index.add_subparsers(dest="index_command", metavar="ACTION", required=True)

@@ -22,6 +22,7 @@ import pandas as pd
 from embedforge.embed import PaletteRun
 from embedforge.errors import UserError
 from embedforge.index.embedding_index import EmbeddingIndex
+from embedforge.train.checkpoint import replace_folder
 
 Source = str | os.PathLike[str] | pd.DataFrame
 
@@ -74,13 +75,7 @@ class PaletteSearcher:
         try:
             self.run.save(staging / "run")
             self.index.save(staging / "index")
-            if directory.exists():
-                old = directory.with_name(f".{directory.name}.old")
-                directory.rename(old)
-                staging.rename(directory)
-                shutil.rmtree(old)
-            else:
-                staging.rename(directory)
+            replace_folder(staging, directory)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

@@ -43,6 +43,7 @@ import torch
 
 from embedforge.errors import UserError
 from embedforge.evaluate.knn import default_chunk_size, knn_search
+from embedforge.train.checkpoint import replace_folder
 
 Metric = Literal["l2", "inner_product"]
 Kind = Literal["flat", "ivf", "hnsw"]
@@ -271,7 +272,7 @@ class EmbeddingIndex:
                 "params": self.params,
             }
             (temporary / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-            _replace_folder(temporary, directory)
+            replace_folder(temporary, directory)
         except BaseException:
             shutil.rmtree(temporary, ignore_errors=True)
             raise
@@ -424,14 +425,3 @@ def _is_replaceable(directory: Path) -> bool:
     if not directory.is_dir():
         return False
     return not any(directory.iterdir()) or (directory / "meta.json").is_file()
-
-
-def _replace_folder(new: Path, target: Path) -> None:
-    """Rename ``new`` to ``target``; an existing ``target`` is moved aside first, then removed."""
-    if not target.exists():
-        os.replace(new, target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-    os.replace(target, old / target.name)
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)

@@ -10,6 +10,7 @@ is renamed over the target, so a crash never leaves half a checkpoint.
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,18 @@ def atomic_write(path: Path, write: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Rename the finished folder ``new`` to ``target``; an existing ``target`` is moved aside
+    first and removed only after the rename, so a crash leaves one whole folder or the other."""
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+    os.replace(target, old / target.name)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def save_state(path: str | Path, state: dict[str, Any]) -> None:

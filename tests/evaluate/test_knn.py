@@ -106,3 +106,20 @@ def test_bad_arguments() -> None:
         knn_search(x, x[:2], 1, exclude_self=True)
     with pytest.raises(ValueError, match="chunk_size"):
         knn_search(x, x, 1, chunk_size=0)
+
+
+@pytest.mark.parametrize("exclude_self", [False, True])
+def test_faiss_and_torch_backends_find_the_same_neighbours(exclude_self: bool) -> None:
+    pytest.importorskip("faiss")
+    g = torch.Generator().manual_seed(11)
+    points = torch.randn(300, 16, generator=g)
+    results = {
+        backend: knn_search(points[:120], points, 25, exclude_self=exclude_self, backend=backend)
+        for backend in ("faiss", "torch")
+    }
+    assert torch.equal(results["faiss"][1], results["torch"][1])
+    # both use ||q||² + ||r||² - 2 q·r: squared distances agree to float32 rounding (a point's
+    # distance to itself may read ~2e-3 after the square root, see the knn module notes)
+    assert torch.allclose(results["faiss"][0] ** 2, results["torch"][0] ** 2, atol=1e-4)
+    if exclude_self:
+        assert not (results["faiss"][1] == torch.arange(120).unsqueeze(1)).any()

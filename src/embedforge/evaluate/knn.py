@@ -129,6 +129,11 @@ def knn_search_chunks(
         yield start, squared.sqrt(), indices
 
 
+def uses_faiss(query: Tensor, backend: Backend = "auto") -> bool:
+    """Whether a search of ``query`` with ``backend`` goes through FAISS."""
+    return _faiss_for(query, backend) is not None
+
+
 def _faiss_for(query: Tensor, backend: Backend) -> ModuleType | None:
     """The faiss module when this search should use it, else None (the torch path)."""
     if backend == "torch":

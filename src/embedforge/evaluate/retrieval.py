@@ -50,7 +50,7 @@ import torch
 from torch import Tensor
 
 from embedforge.evaluate.clustering import clustering_metrics
-from embedforge.evaluate.knn import default_chunk_size, knn_search_chunks
+from embedforge.evaluate.knn import FAISS_CHUNK, default_chunk_size, knn_search_chunks, uses_faiss
 
 METRIC_NAMES = ("precision_at_1", "r_precision", "mean_average_precision_at_r")
 """What :func:`retrieval_metrics` computes by default."""
@@ -181,8 +181,11 @@ def _neighbour_metrics(
         max_r if {"r_precision", "mean_average_precision_at_r"} & set(names) else 0,
         k if any(name in K_METRIC_NAMES for name in names) else 0,
     )
-    if chunk_size is None:
-        chunk_size = default_chunk_size(len(reference), MAX_CHUNK_ELEMENTS)
+    if chunk_size is None:  # FAISS holds only (chunk, k) results; torch a (chunk, m) block
+        if uses_faiss(query):
+            chunk_size = min(FAISS_CHUNK, default_chunk_size(num_neighbours, MAX_CHUNK_ELEMENTS))
+        else:
+            chunk_size = default_chunk_size(len(reference), MAX_CHUNK_ELEMENTS)
     totals = torch.zeros(len(names), dtype=torch.float64, device=query.device)
     for start, _, indices in knn_search_chunks(
         query, reference, num_neighbours, exclude_self=leave_one_out, chunk_size=chunk_size

@@ -254,6 +254,9 @@ class TrainSection(_Section):
     clip_grad_norm: float | None = Field(None, gt=0)
     amp: bool = Field(True, description="mixed precision, on a GPU only")
     patience: int | None = Field(None, gt=0, description="early stopping, in epochs")
+    validate_every: int = Field(
+        1, gt=0, description="validate every N epochs (and always after the last)"
+    )
     best_metric: Literal[
         "precision_at_1", "r_precision", "mean_average_precision_at_r", "view_precision_at_1"
     ] = Field(

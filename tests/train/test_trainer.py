@@ -212,3 +212,14 @@ def test_reid_recipe_trains_on_an_image_folder(tmp_path: Path) -> None:
     assert 0.0 <= result.history[-1]["precision_at_1"] <= 1.0
     state = load_state(tmp_path / "run" / LAST)
     assert state["loss"]["W"].shape == (512, 6)  # one ArcFace class per individual
+
+
+def test_validate_every_skips_validation_but_always_validates_the_last_epoch(
+    tmp_path: Path,
+) -> None:
+    recipe = parse_recipe({**SMALL, "train": {**SMALL["train"], "epochs": 5, "validate_every": 2}})
+    result = train(recipe, tmp_path / "run", progress=False)
+    validated = [row["epoch"] for row in result.history if "precision_at_1" in row]
+    assert validated == [1, 3, 4]
+    assert result.best_epoch in validated
+    assert all("loss" in row for row in result.history)

@@ -147,7 +147,8 @@ def train(
                 optimizer.zero_grad(set_to_none=True)
                 schedule.step()
 
-        metrics = task.validate()
+        validating = (epoch + 1) % settings.validate_every == 0 or epoch + 1 == settings.epochs
+        metrics = task.validate() if validating else {}
         row = {
             "epoch": epoch,
             "loss": total_loss / max(batches, 1),
@@ -155,7 +156,7 @@ def train(
             "seconds": time.perf_counter() - started,
         }
         history.append(row)
-        value = metrics[settings.best_metric]
+        value = metrics.get(settings.best_metric, -math.inf)  # unvalidated epochs never improve
         improved = value > best_value
         if improved:
             best_value, best_epoch = value, epoch
@@ -181,8 +182,10 @@ def train(
                 if name != "epoch":
                     writer.add_scalar(name, number, epoch)
             writer.flush()
-        epochs.set_postfix(loss=f"{row['loss']:.4f}", **{settings.best_metric: f"{value:.4f}"})
-        if settings.patience is not None and epoch - best_epoch >= settings.patience:
+        shown = {settings.best_metric: f"{value:.4f}"} if validating else {}
+        epochs.set_postfix(loss=f"{row['loss']:.4f}", **shown)
+        patience = settings.patience
+        if validating and patience is not None and epoch - best_epoch >= patience:
             break
     if writer is not None:
         writer.close()

@@ -43,6 +43,7 @@ from embedforge.evaluate.open_set import (
 from embedforge.recipe import Recipe, parse_recipe
 from embedforge.train.build import build_optimizer, build_schedule
 from embedforge.train.image_task import ImageTask, embed_images
+from embedforge.train.task import epoch_seed
 from measure import command_line, machine_line, write_report
 
 NEW_DIGITS = (7, 8, 9)
@@ -127,9 +128,8 @@ def train_on_known(split: OpenSetSplit, *, epochs: int, seed: int) -> nn.Module:
     optimizer = build_optimizer(plan, task.model, task.loss_fn)
     schedule = build_schedule(plan, optimizer, steps_per_epoch=task.num_batches())
     for epoch in range(epochs):
-        epoch_seed = seed * 1_000_003 + epoch
-        torch.manual_seed(epoch_seed)
-        generator = torch.Generator().manual_seed(epoch_seed)
+        torch.manual_seed(epoch_seed(seed, epoch))  # the trainer's per-epoch seeding
+        generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
         task.model.train()
         for batch in task.batches(epoch):
             optimizer.zero_grad()

@@ -26,6 +26,7 @@ import torch
 from embedforge.recipe import load_recipe
 from embedforge.train.build import build_optimizer, build_schedule
 from embedforge.train.image_task import ImageTask
+from embedforge.train.task import epoch_seed
 from embedforge.train.trainer import build_task, train
 from measure import command_line, machine_line, write_report
 
@@ -50,7 +51,7 @@ def bare_loop(epochs: int, overrides: list[str]) -> tuple[float, float, int]:
     schedule = build_schedule(recipe, optimizer, steps_per_epoch=task.num_batches())
     images_seen, start = 0, time.perf_counter()
     for epoch in range(epochs):
-        torch.manual_seed(seed * 1_000_003 + epoch)  # the trainer's per-epoch seeding
+        torch.manual_seed(epoch_seed(seed, epoch))  # the trainer's per-epoch seeding
         model.train()
         losses = []
         for images, labels in task.batches(epoch):

@@ -16,8 +16,9 @@ from embedforge.data.digits import ImageSplit
 from embedforge.evaluate.retrieval import retrieval_metrics
 from embedforge.recipe import Recipe
 from embedforge.train.build import build_loss, build_model, build_views
-from embedforge.train.distributed import global_batch_loss, rank, world_size
+from embedforge.train.distributed import global_batch_loss, world_size
 from embedforge.train.pk_sampler import PKSampler
+from embedforge.train.task import rank_slice, shuffled_batches
 
 
 @torch.no_grad()
@@ -63,13 +64,12 @@ class ImageTask:
             self.sampler.set_epoch(epoch)
             yield from (torch.tensor(batch) for batch in self.sampler.batches())
             return
-        shuffle = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(self.split.train_labels), generator=shuffle)
-        yield from order[: self.num_batches() * self.batch_size].split(self.batch_size)
+        count = len(self.split.train_labels)
+        yield from shuffled_batches(count, self.batch_size, seed=self.seed, epoch=epoch)
 
     def batches(self, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
         for index in self._global_batches(epoch):
-            local = index.tensor_split(world_size())[rank()]  # this rank's contiguous slice
+            local = rank_slice(index)
             images, labels = self.split.train_images[local], self.split.train_labels[local]
             yield images.to(self.device), labels.to(self.device)
 

@@ -35,7 +35,8 @@ from embedforge.evaluate.retrieval import retrieval_metrics
 from embedforge.losses import CosineTripletLoss
 from embedforge.recipe import PaletteDataSection, Recipe
 from embedforge.train.build import build_loss, build_set_encoder, build_set_views
-from embedforge.train.distributed import gather_with_grad, rank, world_size
+from embedforge.train.distributed import gather_with_grad, world_size
+from embedforge.train.task import rank_slice, shuffled_batches
 
 VALIDATION_SEED = 20_240_601
 """Seed of the held-out objects' validation views: fixed, so epochs are compared fairly."""
@@ -114,11 +115,9 @@ class SetTask:
         return len(self.train_index) // self.batch_size  # a ragged last batch is dropped
 
     def batches(self, epoch: int) -> Iterator[SetBatch]:
-        shuffle = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(self.train_index), generator=shuffle)
-        for index in order[: self.num_batches() * self.batch_size].split(self.batch_size):
-            local = index.tensor_split(world_size())[rank()]  # this rank's contiguous slice
-            yield trim_padding(self.train_sets[local]).to(self.device)
+        count = len(self.train_index)
+        for index in shuffled_batches(count, self.batch_size, seed=self.seed, epoch=epoch):
+            yield trim_padding(self.train_sets[rank_slice(index)]).to(self.device)
 
     def _two_view_loss(self, z1: Tensor, z2: Tensor) -> Tensor:
         """The loss of (B, D) view-1 and view-2 embeddings of the same B objects."""

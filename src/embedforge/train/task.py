@@ -5,11 +5,30 @@ for self-supervised palettes; a task holds what differs (the data, the model,
 the loss, how views are made) behind these few methods.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
+
+from embedforge.train.distributed import rank, world_size
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of everything random in ``epoch``, so a resumed run needs no saved RNG state."""
+    return seed * 1_000_003 + epoch
+
+
+def shuffled_batches(count: int, batch_size: int, *, seed: int, epoch: int) -> Iterator[Tensor]:
+    """The epoch's global batches of indices into ``count`` items; a ragged last one is dropped."""
+    shuffle = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+    order = torch.randperm(count, generator=shuffle)
+    yield from order[: (count // batch_size) * batch_size].split(batch_size)
+
+
+def rank_slice(global_batch: Tensor) -> Tensor:
+    """This rank's contiguous part of a global batch (the whole of it on one process)."""
+    return global_batch.tensor_split(world_size())[rank()]
 
 
 class TrainingTask(Protocol):

@@ -29,7 +29,7 @@ from embedforge.train.checkpoint import atomic_write, load_state, save_state
 from embedforge.train.distributed import cleanup, is_main_process, setup_from_env
 from embedforge.train.image_task import ImageTask
 from embedforge.train.set_task import SetTask
-from embedforge.train.task import TrainingTask
+from embedforge.train.task import TrainingTask, epoch_seed
 
 LAST, BEST = "checkpoints/last.safetensors", "checkpoints/best.safetensors"
 
@@ -41,10 +41,6 @@ class TrainResult:
     best_epoch: int
     best_value: float
     history: list[dict]
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return seed * 1_000_003 + epoch
 
 
 def _device(choice: str) -> torch.device:
@@ -124,8 +120,8 @@ def train(
     )
     for epoch in epochs:
         started = time.perf_counter()
-        torch.manual_seed(_epoch_seed(settings.seed, epoch))
-        generator = torch.Generator(device).manual_seed(_epoch_seed(settings.seed, epoch))
+        torch.manual_seed(epoch_seed(settings.seed, epoch))
+        generator = torch.Generator(device).manual_seed(epoch_seed(settings.seed, epoch))
         model.train()
         loss_fn.train()
         total_loss, batches = 0.0, 0

@@ -22,10 +22,9 @@ from embedforge.data.palettes import PALETTE_COLUMNS
 from embedforge.errors import UserError
 from embedforge.recipe import PaletteDataSection, Recipe, load_recipe
 from embedforge.train.build import build_palettes, build_set_encoder
-from embedforge.train.checkpoint import atomic_write, load_state, save_state
+from embedforge.train.checkpoint import BEST, RECIPE, atomic_write, load_state, save_state
 from embedforge.train.set_task import embed_sets
 
-RECIPE, WEIGHTS = "recipe.yaml", "checkpoints/best.safetensors"
 OUTPUT_FORMATS = (".parquet", ".csv")
 
 
@@ -59,20 +58,20 @@ class PaletteRun:
         """Read ``recipe.yaml`` and the best weights of a run folder."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
-            raise UserError(f"{run_dir}: not a run folder (expected {RECIPE} and {WEIGHTS})")
+            raise UserError(f"{run_dir}: not a run folder (expected {RECIPE} and {BEST})")
         run = cls.from_recipe(load_recipe(run_dir / RECIPE))
-        state = load_state(run_dir / WEIGHTS)
+        state = load_state(run_dir / BEST)
         try:
             run.model.load_state_dict(state["model"])
         except (KeyError, RuntimeError) as error:
-            raise UserError(f"{run_dir / WEIGHTS}: weights do not fit {RECIPE} ({error})") from None
+            raise UserError(f"{run_dir / BEST}: weights do not fit {RECIPE} ({error})") from None
         return run
 
     def save(self, run_dir: str | os.PathLike[str]) -> None:
         """Write a run folder (recipe + weights) that :meth:`load` and ``embedforge embed`` read."""
         run_dir = Path(run_dir)
         atomic_write(run_dir / RECIPE, lambda tmp: tmp.write_text(self.recipe.to_yaml()))
-        save_state(run_dir / WEIGHTS, {"model": self.model.state_dict()})
+        save_state(run_dir / BEST, {"model": self.model.state_dict()})
 
     def embed(
         self,

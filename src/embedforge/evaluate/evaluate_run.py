@@ -21,9 +21,8 @@ from embedforge.evaluate.probes import few_shot_curve, knn_accuracy, linear_prob
 from embedforge.evaluate.retrieval import ALL_METRIC_NAMES, retrieval_metrics
 from embedforge.recipe import DataSection, load_recipe
 from embedforge.train.build import build_data, build_model
-from embedforge.train.checkpoint import atomic_write, load_state
+from embedforge.train.checkpoint import BEST, RECIPE, atomic_write, load_state
 from embedforge.train.image_task import embed_images
-from embedforge.train.trainer import BEST
 
 K = 5  # neighbours for MAP@k, recall@k and the kNN vote
 
@@ -31,7 +30,7 @@ K = 5  # neighbours for MAP@k, recall@k and the kNN vote
 def evaluate_run(run_dir: str | os.PathLike[str], *, seed: int = 0) -> dict[str, Any]:
     """The metrics of ``run_dir``'s best checkpoint, also written to ``run_dir/metrics.json``."""
     run_dir = Path(run_dir)
-    recipe = load_recipe(run_dir / "recipe.yaml")
+    recipe = load_recipe(run_dir / RECIPE)
     if not isinstance(recipe.data, DataSection):
         raise UserError(
             f"{run_dir}: evaluate handles image runs; palette runs are not supported yet"

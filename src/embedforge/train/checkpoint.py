@@ -21,6 +21,10 @@ from safetensors.torch import load_file, save_file
 
 from embedforge.errors import UserError
 
+# The run folder every command reads: the recipe and the two checkpoints the trainer writes.
+RECIPE = "recipe.yaml"
+BEST, LAST = "checkpoints/best.safetensors", "checkpoints/last.safetensors"
+
 _SKELETON_KEY = "embedforge.state"
 _TENSOR_REF = "__tensor__"
 

@@ -25,13 +25,11 @@ from tqdm import tqdm
 from embedforge.errors import UserError
 from embedforge.recipe import Recipe, load_recipe
 from embedforge.train.build import build_data, build_optimizer, build_palettes, build_schedule
-from embedforge.train.checkpoint import atomic_write, load_state, save_state
+from embedforge.train.checkpoint import BEST, LAST, RECIPE, atomic_write, load_state, save_state
 from embedforge.train.distributed import cleanup, is_main_process, setup_from_env
 from embedforge.train.image_task import ImageTask
 from embedforge.train.set_task import SetTask
 from embedforge.train.task import TrainingTask, epoch_seed
-
-LAST, BEST = "checkpoints/last.safetensors", "checkpoints/best.safetensors"
 
 
 @dataclass(frozen=True)
@@ -109,7 +107,7 @@ def train(
     writer = None
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(run_dir / "recipe.yaml", lambda tmp: tmp.write_text(recipe.to_yaml()))
+        atomic_write(run_dir / RECIPE, lambda tmp: tmp.write_text(recipe.to_yaml()))
         writer = SummaryWriter(run_dir / "tensorboard")  # a resumed run adds an events file
 
     epochs = tqdm(

@@ -10,8 +10,6 @@ build never leaves half an index where a whole one was.
 """
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,7 +20,7 @@ import pandas as pd
 from embedforge.embed import PaletteRun
 from embedforge.errors import UserError
 from embedforge.index.embedding_index import EmbeddingIndex
-from embedforge.train.checkpoint import replace_folder
+from embedforge.train.checkpoint import staged_folder
 
 Source = str | os.PathLike[str] | pd.DataFrame
 
@@ -70,15 +68,9 @@ class PaletteSearcher:
         directory = Path(directory)
         if directory.exists() and any(directory.iterdir()) and not _is_index_folder(directory):
             raise UserError(f"{directory} exists and is not an embedforge index folder")
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
+        with staged_folder(directory) as staging:
             self.run.save(staging / "run")
             self.index.save(staging / "index")
-            replace_folder(staging, directory)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         return directory
 
     @classmethod

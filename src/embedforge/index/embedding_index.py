@@ -31,8 +31,6 @@ float32 rounding; ``kind="ivf"`` and ``kind="hnsw"`` need FAISS and say so.
 import json
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -43,7 +41,7 @@ import torch
 
 from embedforge.errors import UserError
 from embedforge.evaluate.knn import default_chunk_size, knn_search
-from embedforge.train.checkpoint import replace_folder
+from embedforge.train.checkpoint import staged_folder
 
 Metric = Literal["l2", "inner_product"]
 Kind = Literal["flat", "ivf", "hnsw"]
@@ -252,9 +250,7 @@ class EmbeddingIndex:
                 f"{directory} exists and is not an embedforge index folder; "
                 "choose a new or empty folder"
             )
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
+        with staged_folder(directory) as temporary:
             if self._faiss_index is not None:
                 import_faiss().write_index(self._faiss_index, str(temporary / "index.faiss"))
             else:
@@ -272,10 +268,6 @@ class EmbeddingIndex:
                 "params": self.params,
             }
             (temporary / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-            replace_folder(temporary, directory)
-        except BaseException:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise
         return directory
 
     @classmethod

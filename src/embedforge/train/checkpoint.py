@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +79,21 @@ def atomic_write(path: Path, write: Any) -> None:
         raise
 
 
-def replace_folder(new: Path, target: Path) -> None:
+@contextmanager
+def staged_folder(directory: Path) -> Iterator[Path]:
+    """A temporary sibling of ``directory`` to fill; when the block ends it replaces
+    ``directory`` whole, and if the block raises it is removed and nothing changes."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        yield staging
+        _replace_folder(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _replace_folder(new: Path, target: Path) -> None:
     """Rename the finished folder ``new`` to ``target``; an existing ``target`` is moved aside
     first and removed only after the rename, so a crash leaves one whole folder or the other."""
     if not target.exists():

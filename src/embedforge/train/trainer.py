@@ -122,13 +122,15 @@ def train(
         generator = torch.Generator(device).manual_seed(epoch_seed(settings.seed, epoch))
         model.train()
         loss_fn.train()
-        total_loss, batches = 0.0, 0
+        # summed on the device in float64 and read once per epoch: .item() per step would make
+        # a GPU wait for every step to finish
+        total_loss, batches = torch.zeros((), dtype=torch.float64, device=device), 0
         last_step = task.num_batches() - 1
         for step, batch in enumerate(task.batches(epoch)):
             with torch.autocast(device.type, enabled=amp):
                 loss = task.batch_loss(batch, generator)
             scaler.scale(loss / settings.accumulation_steps).backward()
-            total_loss, batches = total_loss + loss.item(), batches + 1
+            total_loss, batches = total_loss + loss.detach().double(), batches + 1
             if (step + 1) % settings.accumulation_steps == 0 or step == last_step:
                 if settings.clip_grad_norm is not None:
                     scaler.unscale_(optimizer)
@@ -145,7 +147,7 @@ def train(
         metrics = task.validate() if validating else {}
         row = {
             "epoch": epoch,
-            "loss": total_loss / max(batches, 1),
+            "loss": total_loss.item() / max(batches, 1),
             **metrics,
             "seconds": time.perf_counter() - started,
         }

@@ -12,6 +12,8 @@ from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.embed import PaletteRun
 from embedforge.errors import UserError
 from embedforge.recipe import parse_recipe
+from embedforge.train.build import build_data
+from embedforge.train.trainer import train
 
 
 def embed(run_dir: Path, data: Path, out: Path) -> int:
@@ -102,6 +104,20 @@ def test_image_runs_are_refused(tmp_path: Path) -> None:
     (tmp_path / "recipe.yaml").write_text(parse_recipe({}).to_yaml())
     with pytest.raises(UserError, match="expected 'palettes'"):
         PaletteRun.load(tmp_path)
+
+
+def test_without_data_a_run_exports_its_own_items(tmp_path: Path, capsys) -> None:
+    recipe = parse_recipe({"embedder": {"dim": 8}, "train": {"epochs": 1}})
+    train(recipe, tmp_path / "run", progress=False)
+    out = tmp_path / "digits.parquet"
+    assert main(["embed", str(tmp_path / "run"), "--out", str(out)]) == 0
+    assert "into 8 dimensions" in capsys.readouterr().out
+    frame = pd.read_parquet(out).set_index("id")
+    split = build_data(recipe.data)
+    assert list(frame.columns) == ["split", "label", *(f"emb_{i}" for i in range(8))]
+    assert (frame["split"] == "train").sum() == len(split.train_labels)
+    test = frame[frame["split"] == "test"]
+    assert test.index[0] == "test_0" and test["label"].tolist() == split.test_labels.tolist()
 
 
 def test_the_console_script_prints_no_traceback(run_dir: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ becomes one line on stderr and exit code 2, with no traceback.
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from embedforge import __version__
 from embedforge.errors import UserError
@@ -32,15 +33,22 @@ def _run_embed(args: argparse.Namespace) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
-    from embedforge.evaluate.evaluate_run import evaluate_run
+    from embedforge.evaluate.evaluate_run import METRICS, evaluate_run, summary_line
 
     metrics = evaluate_run(args.run_dir)
-    retrieval = metrics["retrieval"]
-    print(
-        f"P@1 {retrieval['precision_at_1']:.4f}  MAP@R "
-        f"{retrieval['mean_average_precision_at_r']:.4f}  kNN {metrics['knn_accuracy']:.4f}  "
-        f"linear probe {metrics['linear_probe']:.4f}: {args.run_dir}/metrics.json"
-    )
+    print(f"{summary_line(metrics)}: {Path(args.run_dir) / METRICS}")
+
+
+def _run_report(args: argparse.Namespace) -> None:
+    from embedforge.evaluate.report import write_report
+
+    print(f"report: {write_report(args.run_dir, out=args.out)}")
+
+
+def _run_quickstart(args: argparse.Namespace) -> None:
+    from embedforge.quickstart import run_quickstart
+
+    run_quickstart(Path(args.out))
 
 
 def _run_index_build(args: argparse.Namespace) -> None:
@@ -108,14 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     embed = commands.add_parser(
         "embed",
-        help="embed a palette table with a trained run: one row per object",
+        help="embed a palette table, or a run's own items, with a trained run",
         description="Embed every object of a palette table (palette.csv or color.csv layout, "
-        "or the generic columns the run was trained with) with the run's best weights. "
-        "Writes object_id, emb_0 ... emb_{d-1}, one row per object, as Parquet or CSV by "
-        "the extension of --out. Deterministic and independent of row order.",
+        "or the generic columns the run was trained with) with the run's best weights: "
+        "object_id, emb_0 ... emb_{d-1}, one row per object, deterministic and independent of "
+        "row order. Without DATA, embed the run's own training and held-out items: id, split, "
+        "label, emb_0 ... Parquet or CSV by the extension of --out.",
     )
     embed.add_argument("run_dir", help="run folder (recipe.yaml + checkpoints/best.safetensors)")
-    embed.add_argument("data", help="palette table: CSV or Parquet")
+    embed.add_argument(
+        "data", nargs="?", help="palette table (CSV or Parquet); omit to embed the run's own "
+        "training and held-out items (image runs)",
+    )  # fmt: skip
     embed.add_argument("--out", required=True, help="output file: .parquet or .csv")
     embed.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default auto)"
@@ -124,10 +136,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "evaluate",
-        help="all metrics of an image run's best checkpoint into RUN_DIR/metrics.json",
+        help="all metrics of a run's best checkpoint into RUN_DIR/metrics.json",
     )
     evaluate.add_argument("run_dir", help="a run folder (recipe.yaml + checkpoints/)")
     evaluate.set_defaults(handler=_run_evaluate)
+
+    report = commands.add_parser(
+        "report",
+        help="one self-contained HTML page about a run (RUN_DIR/report.html)",
+        description="Write recipe, training curves, metrics, UMAP map, similarity matrix "
+        "and (re-id runs) the open-set threshold curve into one HTML file with the plots "
+        "embedded. Re-evaluates when metrics.json is missing or older than the checkpoint.",
+    )
+    report.add_argument("run_dir", help="a run folder (recipe.yaml + checkpoints/)")
+    report.add_argument("--out", help="HTML file to write (default RUN_DIR/report.html)")
+    report.set_defaults(handler=_run_report)
+
+    quickstart = commands.add_parser(
+        "quickstart",
+        help="the whole pipeline on the bundled data, in a few minutes",
+        description="On synthetic palettes and on scikit-learn's digits: train, export the "
+        "embeddings, evaluate, build a search index, write the reports, and print where each "
+        "file is.",
+    )
+    quickstart.add_argument(
+        "--out", default="quickstart", help="folder for everything (default ./quickstart)"
+    )
+    quickstart.set_defaults(handler=_run_quickstart)
 
     index = commands.add_parser("index", help="build a search index over embedded data")
     index_commands = index.add_subparsers(dest="index_command", metavar="ACTION", required=True)

@@ -20,6 +20,7 @@ from torch import nn
 
 from embedforge.data.palettes import PALETTE_COLUMNS
 from embedforge.errors import UserError
+from embedforge.evaluate.run_embeddings import RunEmbeddings, load_run_embeddings
 from embedforge.recipe import PaletteDataSection, Recipe, load_recipe
 from embedforge.train.build import build_palettes, build_set_encoder
 from embedforge.train.checkpoint import BEST, RECIPE, atomic_write, load_state, save_state
@@ -116,19 +117,42 @@ def write_embeddings(frame: pd.DataFrame, out: str | os.PathLike[str]) -> None:
         atomic_write(out, lambda tmp: table.to_csv(tmp, index=False))
 
 
+def own_items_frame(run: RunEmbeddings) -> pd.DataFrame:
+    """A run's training and held-out items, one row each (index ``id``): ``split``, ``label``
+    when the items have one, then ``emb_0 … emb_{d-1}``."""
+    parts = []
+    for split, ids, vectors, labels in [
+        ("train", run.reference_ids, run.reference, run.reference_labels),
+        ("test", run.query_ids, run.query, run.query_labels),
+    ]:
+        columns = {f"emb_{i}": vectors[:, i].numpy() for i in range(vectors.shape[1])}
+        label = {} if labels is None else {"label": labels.numpy()}
+        index = pd.Index(ids, name="id")
+        parts.append(pd.DataFrame({"split": split, **label, **columns}, index=index))
+    return pd.concat(parts)
+
+
 def embed_file(
     run_dir: str | os.PathLike[str],
-    data: str | os.PathLike[str],
+    data: str | os.PathLike[str] | None,
     out: str | os.PathLike[str],
     *,
     device: str = "auto",
     progress: bool = True,
 ) -> pd.DataFrame:
-    """The ``embedforge embed`` command: load the run, embed ``data``, write ``out``."""
+    """The ``embedforge embed`` command: load the run, embed ``data``, write ``out``.
+
+    Without ``data``, the run's own items (its training and held-out split) are embedded:
+    the way to export an image run's embeddings.
+    """
     check_output_path(out)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    frame = PaletteRun.load(run_dir).embed(data, device=device, progress=progress)
+    if data is None:
+        frame = own_items_frame(load_run_embeddings(run_dir))
+    else:
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        frame = PaletteRun.load(run_dir).embed(data, device=device, progress=progress)
     write_embeddings(frame, out)
-    print(f"embedded {len(frame)} objects into {frame.shape[1]} dimensions: {out}")
+    width = sum(column.startswith("emb_") for column in frame.columns)
+    print(f"embedded {len(frame)} items into {width} dimensions: {out}")
     return frame

@@ -169,20 +169,21 @@ class PaletteEmbedder:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write a run folder (recipe.yaml + checkpoints/best.safetensors)."""
+        from embedforge.train.checkpoint import HISTORY
+
         self._check_fitted()
         path = Path(path)
         self.run_.save(path)
-        history = Path(self.run_dir_) / "metrics.jsonl"
-        if history.is_file() and history.resolve() != (path / "metrics.jsonl").resolve():
-            shutil.copyfile(history, path / "metrics.jsonl")
+        history = Path(self.run_dir_) / HISTORY
+        if history.is_file() and history.resolve() != (path / HISTORY).resolve():
+            shutil.copyfile(history, path / HISTORY)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "PaletteEmbedder":
         """A fitted embedder from a run folder (``save``'s, or ``embedforge train``'s)."""
-        import json
-
         from embedforge.embed import PaletteRun
+        from embedforge.train.checkpoint import read_history
 
         run = PaletteRun.load(path)
         recipe = run.recipe
@@ -200,9 +201,7 @@ class PaletteEmbedder:
             run_dir=path,
         )
         estimator.run_, estimator.run_dir_ = run, Path(path)
-        history = Path(path) / "metrics.jsonl"
-        lines = history.read_text().splitlines() if history.is_file() else []
-        estimator.history_ = [json.loads(line) for line in lines]
+        estimator.history_ = read_history(path)
         return estimator
 
     def _device(self) -> str:

@@ -1,10 +1,13 @@
 import json
 from pathlib import Path
 
+import torch
+
 from embedforge.cli import main
 from embedforge.evaluate.evaluate_run import evaluate_run
 from embedforge.evaluate.retrieval import ALL_METRIC_NAMES
-from embedforge.recipe import parse_recipe
+from embedforge.recipe import load_recipe, parse_recipe
+from embedforge.train.build import build_data
 from embedforge.train.trainer import train
 
 
@@ -35,10 +38,44 @@ def test_evaluate_writes_every_metric_of_an_image_run(tmp_path: Path, capsys) ->
     assert metrics == evaluate_run(run)  # deterministic
 
 
-def test_evaluate_refuses_palette_runs_and_missing_folders(
-    run_dir: Path, tmp_path: Path, capsys
+def test_evaluate_a_synthetic_palette_run_by_views_and_hue_family(run_dir: Path) -> None:
+    metrics = evaluate_run(run_dir)
+    assert metrics["kind"] == "palettes" and metrics["labels"] == "hue family"
+    assert metrics["queries"] == 20 and metrics["reference"] == 130  # SetTask's held-out split
+    assert set(metrics["view_matching"]) == {"view_precision_at_1", "validation_loss"}
+    assert 0.0 <= metrics["retrieval"]["precision_at_1"] <= 1.0
+    assert "open_set" not in metrics  # every hue family is in the training objects
+    assert json.loads((run_dir / "metrics.json").read_text()) == metrics
+
+
+def test_evaluate_a_palette_run_on_a_users_table_by_views_only(
+    palette_csv: Path, tmp_path: Path
 ) -> None:
-    assert main(["evaluate", str(run_dir)]) == 2
-    assert "image runs" in capsys.readouterr().err
+    recipe = parse_recipe(
+        {
+            "data": {"source": "palettes", "path": str(palette_csv), "validation_objects": 8},
+            "encoder": {"name": "deep_sets", "dim": 8, "hidden": 16},
+            "train": {"epochs": 1, "batch_size": 16},
+        }
+    )
+    train(recipe, tmp_path / "run", progress=False)
+    metrics = evaluate_run(tmp_path / "run")
+    assert set(metrics) == {"kind", "queries", "reference", "k", "view_matching"}
+
+
+def test_evaluate_calibrates_the_open_set_threshold_when_new_individuals_are_held_out(
+    reid_run: Path,
+) -> None:
+    split = build_data(load_recipe(reid_run / "recipe.yaml").data)
+    unseen = ~torch.isin(split.test_labels, split.train_labels)
+    assert unseen.any()  # the seeded split holds out some singletons
+    open_set = evaluate_run(reid_run)["open_set"]
+    assert open_set["new_queries"] == int(unseen.sum())
+    assert len(open_set["thresholds"]) == len(open_set["scores"])
+    assert open_set["map_at_5"] == max(open_set["scores"])
+    assert open_set["map_at_5"] >= open_set["map_at_5_without_threshold"]
+
+
+def test_evaluate_refuses_a_missing_folder(tmp_path: Path, capsys) -> None:
     assert main(["evaluate", str(tmp_path / "nothing")]) == 2
-    assert "recipe file not found" in capsys.readouterr().err
+    assert "not a run folder" in capsys.readouterr().err

@@ -1,12 +1,18 @@
-"""``embedforge evaluate RUN_DIR``: every metric of a trained image run, in one metrics.json.
+"""``embedforge evaluate RUN_DIR``: every metric of a trained run, in one metrics.json.
 
-The run's recipe says which data and split it was trained on; its best
-checkpoint is embedded on that split and measured the ways practitioners
-compare embeddings: retrieval of held-out items against the training items
-(P@1, R-precision, MAP@R, MAP@k, MRR, recall@k), clustering (NMI, AMI), kNN
-classification, a linear probe, and the few-shot curve. ``mean_average_precision``
-is PML's MAP@k, which divides by R (all of the query's relevant items), so with
-k = 5 it stays far below 1 when classes are large; MAP@R is the one to compare.
+The run's held-out items (see :mod:`embedforge.evaluate.run_embeddings`) are
+measured the ways practitioners compare embeddings: retrieval against the
+training items (P@1, R-precision, MAP@R, MAP@k, MRR, recall@k), clustering (NMI,
+AMI), kNN classification, a linear probe, and the few-shot curve.
+``mean_average_precision`` is PML's MAP@k, which divides by R (all of the
+query's relevant items), so with k = 5 it stays far below 1 when classes are
+large; MAP@R is the one to compare.
+
+Palette runs add view matching (their own validation); unlabelled palettes have
+only that. Re-identification runs whose held-out images include individuals
+with no training image also get the open-set sweep: the distance threshold
+before which "new individual" is inserted, calibrated for MAP@5 on the held-out
+images (so that MAP@5 is optimistic; the curve shows how sharp the optimum is).
 """
 
 import json
@@ -14,53 +20,100 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 
-from embedforge.errors import UserError
+from embedforge.evaluate.knn import knn_search
+from embedforge.evaluate.open_set import NEW_LABEL, calibrate_threshold, mark_unseen_as_new
 from embedforge.evaluate.probes import few_shot_curve, knn_accuracy, linear_probe
 from embedforge.evaluate.retrieval import ALL_METRIC_NAMES, retrieval_metrics
-from embedforge.recipe import DataSection, load_recipe
-from embedforge.train.build import build_data, build_model
-from embedforge.train.checkpoint import BEST, RECIPE, atomic_write, load_state
-from embedforge.train.image_task import embed_images
+from embedforge.evaluate.run_embeddings import RunEmbeddings, load_run_embeddings
+from embedforge.train.checkpoint import atomic_write
 
 K = 5  # neighbours for MAP@k, recall@k and the kNN vote
+OPEN_SET_NEIGHBOURS = 20  # neighbour rows the threshold sweep walks
+METRICS = "metrics.json"
 
 
-def evaluate_run(run_dir: str | os.PathLike[str], *, seed: int = 0) -> dict[str, Any]:
-    """The metrics of ``run_dir``'s best checkpoint, also written to ``run_dir/metrics.json``."""
+def evaluate_run(
+    run_dir: str | os.PathLike[str], *, run: RunEmbeddings | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """The metrics of ``run_dir``'s best checkpoint, also written to ``run_dir/metrics.json``.
+
+    ``run``: its embeddings when the caller already has them (the report does).
+    """
     run_dir = Path(run_dir)
-    recipe = load_recipe(run_dir / RECIPE)
-    if not isinstance(recipe.data, DataSection):
-        raise UserError(
-            f"{run_dir}: evaluate handles image runs; palette runs are not supported yet"
-        )
-    split = build_data(recipe.data)
-    _, channels, size, _ = split.train_images.shape
-    model = build_model(recipe, image_size=size, in_channels=channels)
-    try:
-        model.load_state_dict(load_state(run_dir / BEST)["model"])
-    except (KeyError, RuntimeError) as error:
-        raise UserError(f"{run_dir / BEST}: weights do not fit recipe.yaml ({error})") from None
-    device = torch.device("cpu")
-    train_emb = embed_images(model, split.train_images, device)
-    test_emb = embed_images(model, split.test_images, device)
-    train_labels, test_labels = split.train_labels, split.test_labels
-
+    run = run or load_run_embeddings(run_dir)
     metrics: dict[str, Any] = {
-        "queries": len(test_labels),
-        "reference": len(train_labels),
+        "kind": "palettes" if run.view_matching else "images",
+        "queries": len(run.query),
+        "reference": len(run.reference),
         "k": K,
+    }
+    if run.view_matching:
+        metrics["view_matching"] = run.view_matching
+    if run.query_labels is not None:
+        metrics["labels"] = run.label_name
+        metrics.update(_labelled_metrics(run, seed))
+        open_set = _open_set(run)
+        if open_set:
+            metrics["open_set"] = open_set
+    text = json.dumps(metrics, indent=2) + "\n"
+    atomic_write(run_dir / METRICS, lambda tmp: tmp.write_text(text))
+    return metrics
+
+
+def summary_line(metrics: dict[str, Any]) -> str:
+    """The headline numbers of :func:`evaluate_run`'s result, on one line."""
+    parts = [f"{name} {value:.4f}" for name, value in metrics.get("view_matching", {}).items()]
+    if "retrieval" in metrics:
+        retrieval = metrics["retrieval"]
+        parts += [
+            f"P@1 {retrieval['precision_at_1']:.4f}",
+            f"MAP@R {retrieval['mean_average_precision_at_r']:.4f}",
+            f"kNN {metrics['knn_accuracy']:.4f}",
+            f"linear probe {metrics['linear_probe']:.4f}",
+        ]
+    return "  ".join(parts)
+
+
+def _labelled_metrics(run: RunEmbeddings, seed: int) -> dict[str, Any]:
+    query, query_labels = run.query, run.query_labels
+    reference, reference_labels = run.reference, run.reference_labels
+    return {
         "retrieval": retrieval_metrics(
-            test_emb, test_labels, train_emb, train_labels, include=ALL_METRIC_NAMES, k=K, seed=seed
+            query,
+            query_labels,
+            reference,
+            reference_labels,
+            include=ALL_METRIC_NAMES,
+            k=K,
+            seed=seed,
         ),
-        "knn_accuracy": knn_accuracy(train_emb, train_labels, test_emb, test_labels, k=K),
-        "linear_probe": linear_probe(train_emb, train_labels, test_emb, test_labels),
+        "knn_accuracy": knn_accuracy(reference, reference_labels, query, query_labels, k=K),
+        "linear_probe": linear_probe(reference, reference_labels, query, query_labels),
         "few_shot": [
             point._asdict()
-            for point in few_shot_curve(train_emb, train_labels, test_emb, test_labels, seed=seed)
+            for point in few_shot_curve(reference, reference_labels, query, query_labels, seed=seed)
         ],
     }
-    text = json.dumps(metrics, indent=2) + "\n"
-    atomic_write(run_dir / "metrics.json", lambda tmp: tmp.write_text(text))
-    return metrics
+
+
+def _open_set(run: RunEmbeddings) -> dict[str, Any] | None:
+    """The threshold sweep, when some held-out labels are absent from the training items."""
+    reference_labels = run.reference_labels.numpy()
+    truth = mark_unseen_as_new(run.query_labels.numpy(), reference_labels)
+    new = truth == NEW_LABEL
+    if not new.any() or new.all():
+        return None
+    k = min(OPEN_SET_NEIGHBOURS, len(reference_labels))
+    distances, indices = knn_search(run.query, run.reference, k)
+    neighbour_labels = reference_labels.astype(object)[indices.numpy()]
+    calibration = calibrate_threshold(distances.numpy(), neighbour_labels, truth)
+    return {
+        "new_queries": int(new.sum()),
+        "threshold": calibration.threshold,
+        "map_at_5": calibration.map_at_5,
+        "map_at_5_without_threshold": calibration.map_at_5_without_threshold,
+        "thresholds": np.asarray(calibration.thresholds, dtype=float).tolist(),
+        "scores": np.asarray(calibration.scores, dtype=float).tolist(),
+    }

@@ -23,9 +23,11 @@ from safetensors.torch import load_file, save_file
 
 from embedforge.errors import UserError
 
-# The run folder every command reads: the recipe and the two checkpoints the trainer writes.
+# The run folder every command reads: the recipe, the two checkpoints the trainer writes, and
+# the training history (one JSON object per epoch).
 RECIPE = "recipe.yaml"
 BEST, LAST = "checkpoints/best.safetensors", "checkpoints/last.safetensors"
+HISTORY = "metrics.jsonl"
 
 _SKELETON_KEY = "embedforge.state"
 _TENSOR_REF = "__tensor__"
@@ -127,3 +129,10 @@ def load_state(path: str | Path) -> dict[str, Any]:
     except (SafetensorError, KeyError, ValueError, OSError) as error:
         raise UserError(f"{path}: not an embedforge checkpoint ({error})") from None
     return _unflatten(skeleton, tensors)
+
+
+def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The epochs recorded in ``run_dir``'s history, oldest first ([] when there is none)."""
+    path = Path(run_dir) / HISTORY
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return [json.loads(line) for line in lines if line.strip()]

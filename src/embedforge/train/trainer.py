@@ -25,7 +25,16 @@ from tqdm import tqdm
 from embedforge.errors import UserError
 from embedforge.recipe import Recipe, load_recipe
 from embedforge.train.build import build_data, build_optimizer, build_palettes, build_schedule
-from embedforge.train.checkpoint import BEST, LAST, RECIPE, atomic_write, load_state, save_state
+from embedforge.train.checkpoint import (
+    BEST,
+    HISTORY,
+    LAST,
+    RECIPE,
+    atomic_write,
+    load_state,
+    read_history,
+    save_state,
+)
 from embedforge.train.distributed import cleanup, is_main_process, setup_from_env
 from embedforge.train.image_task import ImageTask
 from embedforge.train.set_task import SetTask
@@ -59,7 +68,7 @@ def build_task(recipe: Recipe, device: torch.device) -> TrainingTask:
 
 def _write_history(run_dir: Path, history: list[dict]) -> None:
     text = "".join(json.dumps(row) + "\n" for row in history)
-    atomic_write(run_dir / "metrics.jsonl", lambda tmp: tmp.write_text(text))
+    atomic_write(run_dir / HISTORY, lambda tmp: tmp.write_text(text))
 
 
 def train(
@@ -100,10 +109,7 @@ def train(
             state["best_value"],
             state["best_epoch"],
         )
-        history = [
-            json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-        ]
-        history = history[:start_epoch]
+        history = read_history(run_dir)[:start_epoch]
     writer = None
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)

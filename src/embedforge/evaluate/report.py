@@ -1,0 +1,188 @@
+"""``embedforge report RUN_DIR``: one self-contained HTML page about a trained run.
+
+The page is meant to be mailed, attached to a Kaggle discussion, or opened on a
+machine without network: every plot is a PNG embedded as a ``data:`` URI, the
+style sheet is inline, and there is no script. Sections, each with a stable
+``id`` (the browser test looks for them): ``recipe``, ``training`` (curves from
+metrics.jsonl), ``metrics`` (metrics.json, re-evaluated when older than the best
+checkpoint; with the few-shot curve), ``map`` (UMAP of the held-out items),
+``rsm`` (their cosine similarities sorted by label, with the histogram) and,
+for a re-identification run with new individuals, ``threshold`` (MAP@5 against
+the distance threshold).
+"""
+
+import base64
+import html
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from embedforge.evaluate.evaluate_run import METRICS, evaluate_run
+from embedforge.evaluate.plots import (
+    curves_figure,
+    few_shot_figure,
+    rsm_figure,
+    threshold_figure,
+    umap_figure,
+)
+from embedforge.evaluate.projection import umap_2d
+from embedforge.evaluate.rsm import similarity_matrix, within_between
+from embedforge.evaluate.run_embeddings import RunEmbeddings, load_run_embeddings
+from embedforge.train.checkpoint import BEST, RECIPE, atomic_write, read_history
+
+REPORT = "report.html"
+SECTIONS = ("recipe", "training", "metrics", "map", "rsm")
+"""The sections every report has (``threshold`` is added when there is a curve)."""
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1000px; color: #222; }
+h1 { font-size: 1.6rem; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2rem; }
+pre { background: #f5f5f5; padding: 1rem; overflow-x: auto; font-size: .85rem; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; }
+td, th { border: 1px solid #ddd; padding: .25rem .6rem; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; display: block; margin: .5rem 0; }
+.note { color: #555; font-size: .9rem; }
+"""
+
+
+def write_report(
+    run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None, seed: int = 0
+) -> Path:
+    """Write the report of ``run_dir`` (to ``run_dir/report.html`` unless ``out``); its path."""
+    run_dir = Path(run_dir)
+    run = load_run_embeddings(run_dir)
+    metrics = _current_metrics(run_dir, run, seed)
+    sections = [
+        _section("recipe", "Recipe", f"<pre>{html.escape((run_dir / RECIPE).read_text())}</pre>"),
+        _section("training", "Training", _training(read_history(run_dir))),
+        _section("metrics", "Metrics", _metrics(metrics)),
+        _section("map", "Map of the held-out items (UMAP)", _map(run, seed)),
+        _section("rsm", "Representational similarity", _rsm(run, seed)),
+    ]
+    if "open_set" in metrics:
+        sections.append(_section("threshold", "Known or new", _threshold(metrics["open_set"])))
+    page = _page(f"embedforge report: {run_dir.resolve().name}", sections)
+    path = Path(out) if out is not None else run_dir / REPORT
+    atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    return path
+
+
+def _current_metrics(run_dir: Path, run: RunEmbeddings, seed: int) -> dict[str, Any]:
+    """metrics.json when it is newer than the best checkpoint, else a fresh evaluation."""
+    path = run_dir / METRICS
+    if path.is_file() and path.stat().st_mtime >= (run_dir / BEST).stat().st_mtime:
+        return json.loads(path.read_text())
+    return evaluate_run(run_dir, run=run, seed=seed)
+
+
+def _page(title: str, sections: Iterable[str]) -> str:
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n"
+        f"<body><h1>{html.escape(title)}</h1>\n" + "\n".join(sections) + "\n</body></html>\n"
+    )
+
+
+def _section(anchor: str, heading: str, body: str) -> str:
+    return f"<section id='{anchor}'><h2>{html.escape(heading)}</h2>\n{body}\n</section>"
+
+
+def _image(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
+
+
+def _note(text: str) -> str:
+    return f"<p class='note'>{html.escape(text)}</p>"
+
+
+def _table(rows: Iterable[tuple[str, Any]]) -> str:
+    cells = "".join(
+        f"<tr><th>{html.escape(name)}</th><td class='num'>{_number(value)}</td></tr>"
+        for name, value in rows
+    )
+    return f"<table>{cells}</table>"
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else html.escape(str(value))
+
+
+def _training(history: list[dict[str, Any]]) -> str:
+    if not history:
+        return _note("No training history (metrics.jsonl) in this run folder.")
+    keys = [key for key in history[-1] if key not in ("epoch", "seconds")]
+    seconds = sum(row.get("seconds", 0.0) for row in history)
+    return _image(curves_figure(history, keys=keys, title="per epoch"), "training curves") + _note(
+        f"{len(history)} epochs, {seconds:.1f} s of training."
+    )
+
+
+def _metrics(metrics: Mapping[str, Any]) -> str:
+    rows: list[tuple[str, Any]] = [
+        ("held-out items (queries)", metrics["queries"]),
+        ("training items (reference)", metrics["reference"]),
+    ]
+    rows += [(f"view matching: {k}", v) for k, v in metrics.get("view_matching", {}).items()]
+    if "labels" in metrics:
+        rows += [(name, value) for name, value in metrics["retrieval"].items()]
+        rows += [
+            (f"kNN accuracy (k = {metrics['k']})", metrics["knn_accuracy"]),
+            ("linear probe accuracy", metrics["linear_probe"]),
+        ]
+    body = _table(rows)
+    if "labels" in metrics:
+        body = _note(f"Labels: {metrics['labels']}; retrieval of held-out items.") + body
+        curve = [(point["fraction"], point["accuracy"]) for point in metrics["few_shot"]]
+        png = few_shot_figure({"linear probe": curve}, title="accuracy with a fraction of labels")
+        body += _image(png, "few-shot curve")
+    return body
+
+
+def _map(run: RunEmbeddings, seed: int) -> str:
+    if len(run.query) < 3:
+        return _note("Too few held-out items to draw a map.")
+    projection = umap_2d(run.query, seed=seed)
+    png = umap_figure(
+        projection,
+        run.query_values,
+        title=f"held-out items coloured by {run.value_name}",
+        categorical=run.categorical,
+        value_name=run.value_name,
+        label_names=run.label_names,
+    )
+    return _image(png, "UMAP map")
+
+
+def _rsm(run: RunEmbeddings, seed: int) -> str:
+    rsm = similarity_matrix(run.query, run.query_values, seed=seed)
+    png = rsm_figure(
+        rsm, title=f"cosine similarity, sorted by {run.value_name}", label_names=run.label_names
+    )
+    body = _image(png, "representational similarity matrix")
+    if run.categorical:
+        within, between = within_between(rsm)
+        body += _note(
+            f"Mean cosine similarity within a {run.value_name}: {within:.3f}; "
+            f"between: {between:.3f}."
+        )
+    return body
+
+
+def _threshold(open_set: Mapping[str, Any]) -> str:
+    png = threshold_figure(
+        open_set["thresholds"],
+        open_set["scores"],
+        best_threshold=open_set["threshold"],
+        baseline=open_set["map_at_5_without_threshold"],
+        title="MAP@5 against the distance threshold",
+    )
+    return _image(png, "threshold curve") + _note(
+        f"{open_set['new_queries']} held-out images show individuals absent from training. "
+        f"Threshold {open_set['threshold']:.4f}: MAP@5 {open_set['map_at_5']:.4f}, against "
+        f"{open_set['map_at_5_without_threshold']:.4f} without one (calibrated on these same "
+        "images, so optimistic)."
+    )

@@ -1,0 +1,161 @@
+"""A trained run's embeddings of its own held-out and training items, with what labels them.
+
+``evaluate`` and ``report`` both start from here, so the split a run is measured
+on is always the one it was trained against: for images the recipe's train/test
+split, for palettes the objects :class:`~embedforge.train.set_task.SetTask` held
+out. The best checkpoint is used, in eval mode, on the CPU.
+
+Labels. Images have classes (digits, dSprites shapes, re-id individuals).
+Palettes have none, except the bundled synthetic ones, whose hidden hue family
+is known (regenerated from the recipe's seed) and serves as a label; a palette
+run on a user's table is measured by view matching only, and its maps are
+coloured by the number of colours per object.
+"""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from embedforge.data.dsprites import SHAPE_NAMES
+from embedforge.data.synthetic_palettes import HUE_FAMILIES, synthetic_palettes
+from embedforge.errors import UserError
+from embedforge.recipe import DataSection, PaletteDataSection, Recipe, load_recipe
+from embedforge.train.build import build_data, build_model, build_palettes
+from embedforge.train.checkpoint import BEST, RECIPE, load_state
+from embedforge.train.image_task import embed_images
+from embedforge.train.set_task import SetTask, embed_sets
+
+CPU = torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class RunEmbeddings:
+    """Held-out (query) and training (reference) embeddings of a run.
+
+    Attributes:
+        recipe: the run's recipe.
+        query, reference: (m, d) and (n, d) float32.
+        query_ids, reference_ids: (m,) and (n,) item ids: object ids for palettes,
+            ``test_<i>`` / ``train_<i>`` (positions in the recipe's split) for images.
+        query_labels, reference_labels: int64 (m,) and (n,), or None (unlabelled palettes).
+        label_name: what the labels are ("digit", "shape", "individual", "hue family").
+        label_names: names of the label codes, when there are few enough to list.
+        query_values: (m,) what colours maps of the queries: the labels, or set sizes.
+        value_name: the name of ``query_values``.
+        view_matching: palettes only: the run's own validation (two views of each held-out
+            object must find each other).
+    """
+
+    recipe: Recipe
+    query: Tensor
+    reference: Tensor
+    query_ids: np.ndarray
+    reference_ids: np.ndarray
+    query_labels: Tensor | None
+    reference_labels: Tensor | None
+    label_name: str
+    label_names: tuple[str, ...] | None
+    query_values: np.ndarray
+    value_name: str
+    view_matching: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def categorical(self) -> bool:
+        """Whether ``query_values`` are class labels (else a count to colour continuously)."""
+        return self.query_labels is not None
+
+
+def load_run_embeddings(run_dir: str | os.PathLike[str]) -> RunEmbeddings:
+    """Embed the held-out and training items of ``run_dir`` with its best checkpoint."""
+    run_dir = Path(run_dir)
+    if not (run_dir / RECIPE).is_file() or not (run_dir / BEST).is_file():
+        raise UserError(f"{run_dir}: not a run folder (expected {RECIPE} and {BEST})")
+    recipe = load_recipe(run_dir / RECIPE)
+    weights = load_state(run_dir / BEST)["model"]
+    if isinstance(recipe.data, PaletteDataSection):
+        return _palette_embeddings(recipe, recipe.data, weights, run_dir)
+    return _image_embeddings(recipe, recipe.data, weights, run_dir)
+
+
+def _load_weights(model: nn.Module, weights: dict[str, Tensor], run_dir: Path) -> None:
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        raise UserError(f"{run_dir / BEST}: weights do not fit {RECIPE} ({error})") from None
+
+
+def _image_embeddings(
+    recipe: Recipe, data: DataSection, weights: dict[str, Tensor], run_dir: Path
+) -> RunEmbeddings:
+    split = build_data(data)
+    _, channels, size, _ = split.train_images.shape
+    model = build_model(recipe, image_size=size, in_channels=channels)
+    _load_weights(model, weights, run_dir)
+    label_name, label_names = {
+        "digits": ("digit", tuple(str(d) for d in range(10))),
+        "dsprites": ("shape", SHAPE_NAMES),
+        "image_folder": ("individual", None),
+    }[data.source]
+    return RunEmbeddings(
+        recipe=recipe,
+        query=embed_images(model, split.test_images, CPU),
+        reference=embed_images(model, split.train_images, CPU),
+        query_ids=np.array([f"test_{i}" for i in range(len(split.test_labels))]),
+        reference_ids=np.array([f"train_{i}" for i in range(len(split.train_labels))]),
+        query_labels=split.test_labels,
+        reference_labels=split.train_labels,
+        label_name=label_name,
+        label_names=label_names,
+        query_values=split.test_labels.numpy(),
+        value_name=label_name,
+    )
+
+
+def _palette_embeddings(
+    recipe: Recipe, data: PaletteDataSection, weights: dict[str, Tensor], run_dir: Path
+) -> RunEmbeddings:
+    palettes = build_palettes(data)
+    task = SetTask(recipe, palettes, CPU)
+    _load_weights(task.model, weights, run_dir)
+    query = embed_sets(task.model, task.validation_sets, CPU)
+    reference = embed_sets(task.model, task.train_sets, CPU)
+    view_matching = task.validate()
+    ids = {
+        "query_ids": palettes.ids[task.validation_index.numpy()],
+        "reference_ids": palettes.ids[task.train_index.numpy()],
+    }
+    if data.path is None:  # the synthetic palettes: their hue family is known
+        latents = synthetic_palettes(data.size, data.seed).latents.loc[palettes.ids]
+        families = torch.tensor(latents["hue_family"].to_numpy(), dtype=torch.int64)
+        query_labels = families[task.validation_index]
+        return RunEmbeddings(
+            recipe=recipe,
+            query=query,
+            reference=reference,
+            **ids,
+            query_labels=query_labels,
+            reference_labels=families[task.train_index],
+            label_name="hue family",
+            label_names=HUE_FAMILIES,
+            query_values=query_labels.numpy(),
+            value_name="hue family",
+            view_matching=view_matching,
+        )
+    sizes = task.validation_sets.mask.sum(dim=1).numpy()
+    return RunEmbeddings(
+        recipe=recipe,
+        query=query,
+        reference=reference,
+        **ids,
+        query_labels=None,
+        reference_labels=None,
+        label_name="",
+        label_names=None,
+        query_values=sizes,
+        value_name="colours in the palette",
+        view_matching=view_matching,
+    )

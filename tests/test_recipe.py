@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from embedforge.errors import UserError
 from embedforge.recipe import load_recipe, parse_recipe
@@ -49,6 +50,51 @@ def test_missing_and_malformed_files_are_user_errors(tmp_path: Path) -> None:
 
 def test_recipe_round_trips_through_yaml() -> None:
     recipe = parse_recipe({"loss": {"name": "arcface", "margin": 20.0}, "train": {"epochs": 2}})
-    import yaml
-
     assert parse_recipe(yaml.safe_load(recipe.to_yaml())) == recipe
+
+
+def test_softmax_vae_and_projection_sections() -> None:
+    softmax = parse_recipe({"loss": {"name": "softmax"}})
+    assert softmax.loss.bias is True and softmax.projection is None
+    vae = parse_recipe({"loss": {"name": "vae"}})
+    assert (vae.loss.latent_dim, vae.loss.beta) == (10, 1.0)
+    simclr = parse_recipe(
+        {
+            "loss": {"name": "ntxent"},
+            "projection": {"hidden_dim": 84, "dim": 32},
+            "train": {"self_supervised": True},
+        }
+    )
+    assert (simclr.projection.hidden_dim, simclr.projection.dim) == (84, 32)
+    assert parse_recipe(yaml.safe_load(simclr.to_yaml())) == simclr
+
+
+@pytest.mark.parametrize(
+    "raw,message",
+    [
+        ({"loss": {"name": "vae", "latent_dim": 0}}, "key 'loss.latent_dim'"),
+        ({"loss": {"name": "vae", "beta": -1}}, "key 'loss.beta'"),
+        ({"loss": {"name": "softmax", "margin": 1}}, "unknown key 'loss.margin'"),
+        ({"projection": {"dim": 8}}, "key 'projection.hidden_dim'"),
+        ({"projection": {"hidden_dim": 8, "dim": 8, "depth": 2}}, "unknown key 'projection.depth'"),
+        (
+            {"loss": {"name": "vae"}, "views": {"degrees": 10}},
+            "section 'views' is unused by loss 'vae'",
+        ),
+        (
+            {"loss": {"name": "vae"}, "projection": {"hidden_dim": 8, "dim": 8}},
+            "section 'projection' is unused by loss 'vae'",
+        ),
+        (
+            {"loss": {"name": "softmax"}, "train": {"self_supervised": True}},
+            "train.self_supervised needs loss 'ntxent'",
+        ),
+        (
+            {"data": {"source": "palettes"}, "projection": {"hidden_dim": 8, "dim": 8}},
+            "section 'projection' is for images",
+        ),
+    ],
+)
+def test_bad_new_sections_are_named(raw: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        parse_recipe(raw)

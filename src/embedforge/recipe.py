@@ -194,15 +194,42 @@ class ArcFaceLossSection(_Section):
     scale: float = 64.0
 
 
+class SoftmaxLossSection(_Section):
+    """A linear classifier on the embeddings + cross-entropy (the supervised baseline)."""
+
+    name: Literal["softmax"]
+    bias: bool = True
+
+
+class VAELossSection(_Section):
+    """The negative ELBO of a VAE whose encoder is the model (the generative baseline)."""
+
+    name: Literal["vae"]
+    latent_dim: int = Field(10, gt=0)
+    beta: float = Field(1.0, ge=0, description="weight of the KL term (beta-VAE)")
+
+
 LossSection = Annotated[
     TripletLossSection
     | ContrastiveLossSection
     | NTXentLossSection
     | CosineTripletLossSection
     | SupConLossSection
-    | ArcFaceLossSection,
+    | ArcFaceLossSection
+    | SoftmaxLossSection
+    | VAELossSection,
     Field(discriminator="name"),
 ]
+
+
+class ProjectionSection(_Section):
+    """SimCLR's projection head: the loss sees head(embedding), ``model(x)`` stays the embedding.
+
+    See :class:`~embedforge.encoders.projection_head.ProjectionHead`; ``dim`` is its output.
+    """
+
+    hidden_dim: int = Field(gt=0)
+    dim: int = Field(gt=0)
 
 
 class SamplerSection(_Section):
@@ -266,25 +293,33 @@ class TrainSection(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
-_IMAGE_ONLY = ("embedder", "sampler", "views")
-_IMAGE_DEFAULTS: dict[str, Any] = {"embedder": EmbedderSection(), "sampler": None, "views": None}
+_IMAGE_ONLY = ("embedder", "sampler", "views", "projection")
+_IMAGE_DEFAULTS: dict[str, Any] = {
+    "embedder": EmbedderSection(),
+    "sampler": None,
+    "views": None,
+    "projection": None,
+}
 _IMAGE_METRICS = ("precision_at_1", "r_precision", "mean_average_precision_at_r")
 
 
 class Recipe(_Section):
     """One choice per stage. Defaults follow ``data.source``.
 
-    Images: ``small_cnn`` + ``embedder``, ``triplet_margin``, image ``views``.
+    Images: ``small_cnn`` + ``embedder``, ``triplet_margin``, image ``views``, and no
+    ``projection`` head (the loss then sees the embedding itself).
     Palettes (``data.source: palettes``): a set encoder (default ``set_transformer``) whose
     output is the embedding, ``ntxent`` (or ``cosine_triplet``), ``set_views`` (default: the
     :class:`~embedforge.views.set_views.SetViews` defaults), ``best_metric:
-    view_precision_at_1``; the image-only sections (embedder, sampler, views) are refused.
+    view_precision_at_1``; the image-only sections (embedder, sampler, views, projection) are
+    refused.
     """
 
     data: AnyDataSection = DataSection()
     encoder: AnyEncoderSection = EncoderSection()
     embedder: EmbedderSection = EmbedderSection()
     loss: LossSection = TripletLossSection(name="triplet_margin")
+    projection: ProjectionSection | None = None
     sampler: SamplerSection | None = None
     views: ViewsSection | None = None
     set_views: SetViewsSection | None = None
@@ -340,6 +375,14 @@ class Recipe(_Section):
                 problems.append("loss 'cosine_triplet' is for data.source 'palettes'")
             if self.train.best_metric not in _IMAGE_METRICS:
                 problems.append(f"train.best_metric must be one of {_IMAGE_METRICS} for images")
+            if self.train.self_supervised and self.loss.name != "ntxent":
+                problems.append("train.self_supervised needs loss 'ntxent' (the two-view loss)")
+            if self.loss.name == "vae":
+                given = [key for key in ("views", "projection") if getattr(self, key) is not None]
+                problems += [
+                    f"section {key!r} is unused by loss 'vae' (it reconstructs the images)"
+                    for key in given
+                ]
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -3,9 +3,12 @@
 Each rank takes its slice of a fixed, seeded global batch, embeds it with a
 tiny linear model wrapped in DistributedDataParallel, computes the loss over
 the global batch with :func:`global_batch_loss`, and backpropagates. Rank 0
-writes the parameter gradients and every rank's loss to
-``OUT_DIR/ddp.safetensors``. The test imports ``CASES``, ``make_inputs`` and
-``make_model`` from here to compute the single-process reference.
+writes the parameter gradients, every rank's loss and every rank's gradient of
+the loss's own parameters (a projection head: outside DDP, so each rank must
+compute the same one) to ``OUT_DIR/ddp.safetensors``. The same for one step of
+a VAE :class:`ImageTask` (whose decoder is a loss parameter). The test imports
+``CASES``, ``make_inputs``, ``make_model``, ``make_vae_task`` and ``vae_step``
+from here to compute the single-process reference.
 
 Usage: ``torchrun --standalone --nproc_per_node=2 distributed_worker.py OUT_DIR``.
 """
@@ -20,10 +23,14 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from embedforge.data.digits import ImageSplit
+from embedforge.encoders.projection_head import ProjectionHead
 from embedforge.losses.contrastive import ContrastiveLoss
 from embedforge.losses.ntxent import NTXentLoss
+from embedforge.losses.projected import Projected
 from embedforge.losses.supcon import SupConLoss
 from embedforge.losses.triplet import TripletMarginLoss
+from embedforge.recipe import parse_recipe
 from embedforge.train.distributed import (
     cleanup,
     global_batch_loss,
@@ -31,6 +38,7 @@ from embedforge.train.distributed import (
     setup_from_env,
     world_size,
 )
+from embedforge.train.image_task import ImageTask
 
 GLOBAL_BATCH = 8
 IN_DIM, OUT_DIM = 5, 4
@@ -53,6 +61,13 @@ CASES: dict[str, Case] = {
     "triplet_all": Case(lambda: TripletMarginLoss(margin=0.5, mining="all")),
     "triplet_hard": Case(lambda: TripletMarginLoss(margin=0.5, mining="hard")),
     "contrastive": Case(lambda: ContrastiveLoss(pos_margin=0.1, neg_margin=1.0)),
+    "ntxent_projected": Case(
+        lambda: Projected(ProjectionHead(OUT_DIM, 6, 3), NTXentLoss(temperature=0.5)),
+        two_view=True,
+    ),
+    "supcon_projected": Case(
+        lambda: Projected(ProjectionHead(OUT_DIM, 6, 3), SupConLoss(temperature=0.5))
+    ),
 }
 
 
@@ -71,13 +86,47 @@ def make_model(dtype: torch.dtype) -> nn.Linear:
     return nn.Linear(IN_DIM, OUT_DIM).to(dtype)
 
 
-def run_case(case: Case, dtype: torch.dtype) -> tuple[nn.Linear, Tensor]:
-    """Forward/backward of this rank's slice under DDP; returns the model and the loss."""
+def parameter_grads(module: nn.Module) -> Tensor:
+    """Every parameter's gradient, flattened into one (P,) vector (empty without parameters)."""
+    return torch.cat([p.grad.flatten() for p in module.parameters()] or [torch.zeros(0)])
+
+
+def make_vae_task() -> ImageTask:
+    """A VAE task over one global batch of random 8×8 images, identically initialised.
+
+    Its model is in eval mode: batch norm then uses no batch statistics, which on the CPU
+    stay per rank, so ranks and one process compute exactly the same thing.
+    """
+    g = torch.Generator().manual_seed(0)
+    images = (torch.rand(GLOBAL_BATCH, 1, 8, 8, generator=g) > 0.5).float()
+    labels = torch.arange(GLOBAL_BATCH) % 2
+    recipe = parse_recipe(
+        {
+            "embedder": {"dim": OUT_DIM, "normalize": False},
+            "loss": {"name": "vae", "latent_dim": 3},
+            "train": {"batch_size": GLOBAL_BATCH},
+        }
+    )
+    torch.manual_seed(2)
+    task = ImageTask(recipe, ImageSplit(images, labels, images, labels), torch.device("cpu"))
+    task.model.eval()
+    return task
+
+
+def vae_step(task: ImageTask) -> Tensor:
+    """The loss of the task's first batch, backpropagated; the noise from a fixed seed."""
+    loss = task.batch_loss(next(iter(task.batches(0))), torch.Generator().manual_seed(3))
+    loss.backward()
+    return loss.detach()
+
+
+def run_case(case: Case, dtype: torch.dtype) -> tuple[nn.Linear, nn.Module, Tensor]:
+    """Forward/backward of this rank's slice under DDP; returns the model, loss and value."""
     x1, x2, labels = make_inputs(dtype)
     model = make_model(dtype)
     ddp = nn.parallel.DistributedDataParallel(model)
     local = slice(0, case.split) if rank() == 0 else slice(case.split, GLOBAL_BATCH)
-    loss_fn = case.make_loss()
+    loss_fn = case.make_loss().to(dtype)
     if case.two_view:  # one forward over both views, as a trainer does
         n = x1[local].shape[0]
         z1, z2 = ddp(torch.cat([x1[local], x2[local]])).split(n)  # (n, OUT) each
@@ -85,7 +134,14 @@ def run_case(case: Case, dtype: torch.dtype) -> tuple[nn.Linear, Tensor]:
     else:
         loss = global_batch_loss(loss_fn, ddp(x1[local]), labels[local])
     loss.backward()
-    return model, loss.detach()
+    return model, loss_fn, loss.detach()
+
+
+def per_rank(tensor: Tensor) -> Tensor:
+    """Every rank's ``tensor``, stacked in rank order."""
+    parts = [torch.empty_like(tensor) for _ in range(world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.stack(parts)
 
 
 def main(out_dir: Path) -> None:
@@ -96,13 +152,18 @@ def main(out_dir: Path) -> None:
     results: dict[str, Tensor] = {}
     for dtype_name, dtype in DTYPES.items():
         for name, case in CASES.items():
-            model, loss = run_case(case, dtype)
-            losses = [torch.empty_like(loss) for _ in range(world_size())]
-            dist.all_gather(losses, loss)
+            model, loss_fn, loss = run_case(case, dtype)
             key = f"{name}.{dtype_name}"
             results[f"{key}.weight_grad"] = model.weight.grad.contiguous()
             results[f"{key}.bias_grad"] = model.bias.grad.contiguous()
-            results[f"{key}.loss_per_rank"] = torch.stack(losses)
+            results[f"{key}.loss_per_rank"] = per_rank(loss)
+            results[f"{key}.loss_grad_per_rank"] = per_rank(parameter_grads(loss_fn).to(dtype))
+    task = make_vae_task()
+    model = task.model
+    task.model = nn.parallel.DistributedDataParallel(model)
+    results["vae.loss_per_rank"] = per_rank(vae_step(task))
+    results["vae.model_grad"] = parameter_grads(model)
+    results["vae.loss_grad_per_rank"] = per_rank(parameter_grads(task.loss_fn))
     if rank() == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_file(results, str(out_dir / "ddp.safetensors"))

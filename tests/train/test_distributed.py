@@ -63,7 +63,16 @@ def ddp_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, torch.Ten
 @pytest.mark.parametrize("dtype_name", ["float64", "float32"])
 @pytest.mark.parametrize(
     "case_name",
-    ["ntxent_two_view", "supcon", "supcon_uneven", "triplet_all", "triplet_hard", "contrastive"],
+    [
+        "ntxent_two_view",
+        "supcon",
+        "supcon_uneven",
+        "triplet_all",
+        "triplet_hard",
+        "contrastive",
+        "ntxent_projected",
+        "supcon_projected",
+    ],
 )
 def test_ddp_gradient_equals_single_process_gradient(
     ddp_results: dict[str, torch.Tensor], case_name: str, dtype_name: str
@@ -72,7 +81,7 @@ def test_ddp_gradient_equals_single_process_gradient(
     case, dtype = worker.CASES[case_name], worker.DTYPES[dtype_name]
     x1, x2, labels = worker.make_inputs(dtype)
     model = worker.make_model(dtype)
-    loss_fn = case.make_loss()
+    loss_fn = case.make_loss().to(dtype)
     if case.two_view:
         z1, z2 = model(torch.cat([x1, x2])).split(x1.shape[0])
         loss = loss_fn(z1, z2)
@@ -87,6 +96,31 @@ def test_ddp_gradient_equals_single_process_gradient(
     torch.testing.assert_close(ddp_results[f"{key}.bias_grad"], model.bias.grad, **options)
     per_rank = ddp_results[f"{key}.loss_per_rank"]  # every rank computes the global loss
     torch.testing.assert_close(per_rank, loss.detach().expand(2), **options)
+    # the loss's own parameters (a projection head) get the global gradient on every rank
+    loss_grads = worker.parameter_grads(loss_fn).to(dtype)
+    torch.testing.assert_close(
+        ddp_results[f"{key}.loss_grad_per_rank"], loss_grads.expand(2, -1), **options
+    )
+
+
+@needs_gloo
+def test_ddp_vae_task_gradient_equals_single_process_gradient(
+    ddp_results: dict[str, torch.Tensor],
+) -> None:
+    """ImageTask's VAE branch gathers: the decoder (a loss parameter, outside DDP) gets the
+    single-process gradient on every rank, and so does the model after DDP's averaging."""
+    worker = _load_worker()
+    task = worker.make_vae_task()
+    loss = worker.vae_step(task)
+    model_grads = worker.parameter_grads(task.model)
+    loss_grads = worker.parameter_grads(task.loss_fn)
+    assert model_grads.abs().sum() > 0 and loss_grads.abs().sum() > 0
+    options = {"rtol": 1e-5, "atol": 1e-5}
+    torch.testing.assert_close(ddp_results["vae.loss_per_rank"], loss.expand(2), **options)
+    torch.testing.assert_close(ddp_results["vae.model_grad"], model_grads, **options)
+    torch.testing.assert_close(
+        ddp_results["vae.loss_grad_per_rank"], loss_grads.expand(2, -1), **options
+    )
 
 
 def test_not_distributed_rank_info() -> None:

@@ -161,6 +161,8 @@ def test_two_process_training_matches_one_process(tmp_path: Path) -> None:
             "dsprites_simclr.yaml",
             ["data.size=300", "train.epochs=1", "train.batch_size=60"],
         ),
+        ("dsprites_supervised.yaml", ["data.size=300", "train.epochs=1", "train.batch_size=60"]),
+        ("dsprites_vae.yaml", ["data.size=300", "train.epochs=1", "train.batch_size=60"]),
     ],
 )
 def test_bundled_recipes_train_briefly(tmp_path: Path, config: str, overrides: list[str]) -> None:

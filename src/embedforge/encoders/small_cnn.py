@@ -11,6 +11,11 @@ import torch
 from torch import Tensor, nn
 
 
+def conv_geometry(image_size: int) -> tuple[int, int]:
+    """(kernel, padding) of both convolutions for ``image_size`` inputs (see the module)."""
+    return (3, 1) if image_size < 32 else (5, 0)
+
+
 class SmallCNN(nn.Module):
     """(B, C, H, W) images -> (B, feature_dim) features.
 
@@ -21,7 +26,7 @@ class SmallCNN(nn.Module):
 
     def __init__(self, *, image_size: int, in_channels: int = 1, feature_dim: int = 84) -> None:
         super().__init__()
-        kernel, padding = (3, 1) if image_size < 32 else (5, 0)
+        kernel, padding = conv_geometry(image_size)
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 6, kernel, padding=padding),
             nn.ReLU(),

@@ -1,17 +1,21 @@
 """Losses, miners and the distances they share.
 
-Every loss is a ``torch.nn.Module`` whose defaults equal pytorch-metric-learning's,
-and a plain function beside it (tests check the function against PML or a loop).
+Every loss is a ``torch.nn.Module``; one with a pytorch-metric-learning counterpart keeps
+PML's defaults, beside a plain function (tests check the function against PML or a loop).
+The softmax classifier and the VAE, baselines of the self-supervised comparison, have none.
 """
 
 from embedforge.losses.arcface import ArcFaceLoss
+from embedforge.losses.classifier import SoftmaxClassifierLoss
 from embedforge.losses.contrastive import ContrastiveLoss
 from embedforge.losses.cosine_triplet import CosineTripletLoss
 from embedforge.losses.distances import Distance
 from embedforge.losses.miners import BatchHardMiner, MinedTriplets, TripletMiner
 from embedforge.losses.ntxent import NTXentLoss
+from embedforge.losses.projected import Projected
 from embedforge.losses.supcon import SupConLoss
 from embedforge.losses.triplet import TripletMarginLoss
+from embedforge.losses.vae import VAELoss
 
 __all__ = [
     "ArcFaceLoss",
@@ -21,7 +25,10 @@ __all__ = [
     "Distance",
     "MinedTriplets",
     "NTXentLoss",
+    "Projected",
+    "SoftmaxClassifierLoss",
     "SupConLoss",
     "TripletMarginLoss",
     "TripletMiner",
+    "VAELoss",
 ]

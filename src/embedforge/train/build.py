@@ -15,6 +15,7 @@ from embedforge.data.palettes import Palettes, read_palettes
 from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.encoders.deep_sets import DeepSets
 from embedforge.encoders.embedder import Embedder
+from embedforge.encoders.projection_head import ProjectionHead
 from embedforge.encoders.raster_cnn import RasterCNN
 from embedforge.encoders.set_transformer import SetTransformer
 from embedforge.encoders.small_cnn import SmallCNN
@@ -24,8 +25,11 @@ from embedforge.losses import (
     ContrastiveLoss,
     CosineTripletLoss,
     NTXentLoss,
+    Projected,
+    SoftmaxClassifierLoss,
     SupConLoss,
     TripletMarginLoss,
+    VAELoss,
 )
 from embedforge.recipe import DataSection, PaletteDataSection, Recipe, SetEncoderSection
 from embedforge.views.image_views import ImageViews
@@ -38,6 +42,8 @@ LOSSES: dict[str, type[nn.Module]] = {
     "cosine_triplet": CosineTripletLoss,
     "supcon": SupConLoss,
     "arcface": ArcFaceLoss,
+    "softmax": SoftmaxClassifierLoss,
+    "vae": VAELoss,
 }
 
 
@@ -122,11 +128,33 @@ def build_model(recipe: Recipe, *, image_size: int, in_channels: int) -> nn.Sequ
     return nn.Sequential(trunk, embedder)
 
 
-def build_loss(recipe: Recipe, *, num_classes: int) -> nn.Module:
-    options = recipe.loss.model_dump(exclude={"name"})
-    if recipe.loss.name == "arcface":
-        return ArcFaceLoss(num_classes, recipe.embedder.dim, **options)
-    return LOSSES[recipe.loss.name](**options)
+def build_loss(
+    recipe: Recipe,
+    *,
+    num_classes: int,
+    image_size: int | None = None,
+    in_channels: int | None = None,
+) -> nn.Module:
+    """The recipe's loss, with the heads it trains (class weights, VAE decoder, projection).
+
+    With a ``projection`` section the loss is wrapped in :class:`Projected` and sees the
+    head's output; ``image_size`` and ``in_channels`` are the VAE's images.
+    """
+    name, options = recipe.loss.name, recipe.loss.model_dump(exclude={"name"})
+    projection = recipe.projection
+    size = projection.dim if projection else recipe.embedder.dim  # what the loss sees
+    if name in ("arcface", "softmax"):
+        loss = LOSSES[name](num_classes, size, **options)
+    elif name == "vae":
+        if image_size is None or in_channels is None:
+            raise ValueError("loss 'vae' needs the image_size and in_channels of its images")
+        loss = VAELoss(size, image_size=image_size, channels=in_channels, **options)
+    else:
+        loss = LOSSES[name](**options)
+    if projection is None:
+        return loss
+    head = ProjectionHead(recipe.embedder.dim, projection.hidden_dim, projection.dim)
+    return Projected(head, loss)
 
 
 def build_views(recipe: Recipe) -> ImageViews | None:

@@ -1,10 +1,13 @@
-"""Training on images: metric learning with labels, or self-supervised with two views.
+"""Training on images: metric learning with labels, self-supervised with two views, or a VAE.
 
 The images live in memory, so batches are index tensors into them (no
 DataLoader). Each *global* batch is drawn once, from (seed, epoch) only, and
 under torchrun every rank takes its contiguous slice; the losses then gather
 the slices back (:func:`~embedforge.train.distributed.global_batch_loss`), so
 N processes see exactly the batches one process would.
+
+The VAE (loss ``vae``) reconstructs the un-augmented images from their embeddings; its
+reparameterisation noise is drawn from the step's generator, like the views.
 """
 
 from collections.abc import Iterator
@@ -14,9 +17,10 @@ from torch import Tensor, nn
 
 from embedforge.data.digits import ImageSplit
 from embedforge.evaluate.retrieval import retrieval_metrics
+from embedforge.losses import VAELoss
 from embedforge.recipe import Recipe
 from embedforge.train.build import build_loss, build_model, build_views
-from embedforge.train.distributed import global_batch_loss, world_size
+from embedforge.train.distributed import gather_with_grad, global_batch_loss, world_size
 from embedforge.train.pk_sampler import PKSampler
 from embedforge.train.task import rank_slice, shuffled_batches
 
@@ -37,7 +41,9 @@ class ImageTask:
         _, channels, size, _ = split.train_images.shape
         self.model = build_model(recipe, image_size=size, in_channels=channels).to(device)
         num_classes = int(split.train_labels.max()) + 1
-        self.loss_fn = build_loss(recipe, num_classes=num_classes).to(device)
+        self.loss_fn = build_loss(
+            recipe, num_classes=num_classes, image_size=size, in_channels=channels
+        ).to(device)
         self.views = build_views(recipe)
         self.self_supervised = recipe.train.self_supervised
         self.split, self.device, self.seed = split, device, recipe.train.seed
@@ -75,6 +81,11 @@ class ImageTask:
 
     def batch_loss(self, batch: tuple[Tensor, Tensor], generator: torch.Generator) -> Tensor:
         images, labels = batch
+        if isinstance(self.loss_fn, VAELoss):  # redraws the images themselves: no views
+            # gathered although the loss is per image: the decoder is a loss parameter, outside
+            # DDP, so every rank must compute the same global loss to get the same gradient
+            z = gather_with_grad(self.model(images).float())
+            return self.loss_fn(z, gather_with_grad(images), generator)
         if self.self_supervised:
             first, second = (
                 (self.views(images, generator), self.views(images, generator))

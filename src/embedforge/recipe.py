@@ -18,6 +18,8 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -35,7 +37,15 @@ class DataSection(_Section):
     re-identification layout: one label per individual) is split by image, seeded;
     held-out images of an individual with no training image count as new
     individuals and are left out of the retrieval metrics. The folder's images
-    are read once into memory, resized to ``image_size``.
+    are resized to ``image_size``.
+
+    ``storage`` (image_folder only): ``memory`` decodes every image once, up front;
+    ``disk`` reads each batch's images from disk when it is needed (in parallel,
+    the next batch while the model computes this one), for folders whose decoded
+    images do not fit in memory (50,000 RGB images at 224 take 30 GB in float32);
+    ``auto`` keeps them in memory when they take at most 2 GiB (n × channels ×
+    image_size² × 4 bytes), else reads from disk. Digits and dSprites are
+    generated in memory.
     """
 
     source: Literal["digits", "dsprites", "image_folder"] = "digits"
@@ -44,6 +54,9 @@ class DataSection(_Section):
     csv: str | None = Field(None, description="CSV with image,label columns (image_folder)")
     image_size: int = Field(64, gt=0, description="images are resized to this (image_folder)")
     channels: Literal[1, 3] = 3
+    storage: Literal["auto", "memory", "disk"] = Field(
+        "auto", description="decoded images kept in memory or read per batch (image_folder)"
+    )
     test_fraction: float = Field(0.3, gt=0, lt=1)
     seed: int = 0
 
@@ -55,6 +68,16 @@ class DataSection(_Section):
         if self.source != "image_folder" and (self.root or self.csv):
             raise ValueError("data.root and data.csv are for data.source 'image_folder'")
         return self
+
+    @field_validator("storage")
+    @classmethod
+    def _disk_is_for_folders(cls, storage: str, info: ValidationInfo) -> str:
+        source = info.data.get("source")
+        if storage == "disk" and source != "image_folder":
+            raise ValueError(
+                f"'disk' is for data.source 'image_folder' ({source!r} is generated in memory)"
+            )
+        return storage
 
 
 class PaletteDataSection(_Section):
@@ -446,3 +469,16 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     for assignment in overrides:
         apply_override(raw, assignment)
     return parse_recipe(raw, origin=str(path))
+
+
+BUNDLED = Path(__file__).parent / "configs"
+"""The recipes shipped with the package (the repository's ``configs/`` links here)."""
+
+
+def bundled_recipe(name: str, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """A shipped recipe by file name (e.g. ``"palette.yaml"``), with ``key=value`` overrides.
+
+    >>> bundled_recipe("palette.yaml", ["data.size=100"]).data.size
+    100
+    """
+    return load_recipe(BUNDLED / name, overrides)

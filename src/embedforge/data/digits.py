@@ -8,14 +8,21 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import Tensor
 
+from embedforge.data.lazy_images import LazyImages
+
 
 @dataclass(frozen=True)
 class ImageSplit:
-    """A train/test split of labelled images: images (n, c, h, w) float32 in [0, 1], labels (n,)."""
+    """A train/test split of labelled images: images (n, c, h, w) float32 in [0, 1], labels (n,).
 
-    train_images: Tensor
+    Images are a tensor, or :class:`LazyImages` read from disk per batch when an image folder
+    is too large for memory (``data.storage``); both are indexed by index tensors and
+    ``split`` into chunks, which is all training and embedding ask of them.
+    """
+
+    train_images: Tensor | LazyImages
     train_labels: Tensor
-    test_images: Tensor
+    test_images: Tensor | LazyImages
     test_labels: Tensor
 
 

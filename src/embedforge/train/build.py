@@ -11,6 +11,7 @@ from torch import nn
 from embedforge.data.digits import ImageSplit, digits_split
 from embedforge.data.dsprites import dsprites
 from embedforge.data.image_folder import ImageFolder
+from embedforge.data.lazy_images import LazyImages
 from embedforge.data.palettes import Palettes, read_palettes
 from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.encoders.deep_sets import DeepSets
@@ -54,26 +55,45 @@ def build_data(section: DataSection) -> ImageSplit:
     if section.source == "image_folder":
         return _image_folder_split(section)
     generated = dsprites(section.size or 20_000, section.seed)
-    train_idx, test_idx = train_test_split(
-        torch.arange(len(generated.labels)).numpy(),
-        test_size=section.test_fraction,
-        random_state=section.seed,
-        stratify=generated.labels.numpy(),
-    )
+    train_idx, test_idx = stratified_split(generated.labels, section.test_fraction, section.seed)
     images, labels = generated.images, generated.labels
     return ImageSplit(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx])
 
 
+def stratified_split(
+    labels: torch.Tensor, test_fraction: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded (train, test) index tensors, stratified by ``labels``: generated data's split."""
+    train_idx, test_idx = train_test_split(
+        torch.arange(len(labels)).numpy(),
+        test_size=test_fraction,
+        random_state=seed,
+        stratify=labels.numpy(),
+    )
+    return torch.from_numpy(train_idx), torch.from_numpy(test_idx)
+
+
+IN_MEMORY_LIMIT = 2 * 1024**3
+"""``data.storage: auto`` keeps a folder's decoded images in memory up to this many bytes."""
+
+
 def _image_folder_split(section: DataSection) -> ImageSplit:
+    """The folder split by image, seeded; its images decoded into memory or read per batch."""
     folder = ImageFolder(
         section.root, section.csv, image_size=section.image_size, channels=section.channels
     )
-    images = torch.stack([folder[i][0] for i in range(len(folder))])  # (n, C, H, W)
     order = torch.randperm(len(folder), generator=torch.Generator().manual_seed(section.seed))
     test_count = max(1, round(section.test_fraction * len(folder)))
     test_idx, train_idx = order[:test_count], order[test_count:]
+    train: torch.Tensor | LazyImages = LazyImages(folder, train_idx)
+    test: torch.Tensor | LazyImages = LazyImages(folder, test_idx)
+    decoded_bytes = len(folder) * folder.channels * folder.image_size**2 * 4  # float32
+    if section.storage == "memory" or (
+        section.storage == "auto" and decoded_bytes <= IN_MEMORY_LIMIT
+    ):
+        train, test = train[:], test[:]  # decoded once, in parallel
     labels = folder.labels
-    return ImageSplit(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx])
+    return ImageSplit(train, labels[train_idx], test, labels[test_idx])
 
 
 SET_ENCODERS: dict[str, type[nn.Module]] = {

@@ -1,7 +1,9 @@
 """Training on images: metric learning with labels, self-supervised with two views, or a VAE.
 
-The images live in memory, so batches are index tensors into them (no
-DataLoader). Each *global* batch is drawn once, from (seed, epoch) only, and
+Batches are index tensors into the images (no DataLoader): into a tensor in
+memory, or into :class:`~embedforge.data.lazy_images.LazyImages`, which reads
+them from disk, the next batch in the background while the model computes this
+one. Each *global* batch is drawn once, from (seed, epoch) only, and
 under torchrun every rank takes its contiguous slice; the losses then gather
 the slices back (:func:`~embedforge.train.distributed.global_batch_loss`), so
 N processes see exactly the batches one process would.
@@ -10,12 +12,15 @@ The VAE (loss ``vae``) reconstructs the un-augmented images from their embedding
 reparameterisation noise is drawn from the step's generator, like the views.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from embedforge.data.digits import ImageSplit
+from embedforge.data.lazy_images import LazyImages
+from embedforge.data.prefetch import prefetch
 from embedforge.evaluate.retrieval import retrieval_metrics
 from embedforge.losses import VAELoss
 from embedforge.recipe import Recipe
@@ -24,14 +29,22 @@ from embedforge.train.distributed import gather_with_grad, global_batch_loss, wo
 from embedforge.train.pk_sampler import PKSampler
 from embedforge.train.task import rank_slice, shuffled_batches
 
+T = TypeVar("T")
+
+
+def _read_ahead(batches: Iterable[T], images: Tensor | LazyImages) -> Iterable[T]:
+    """``batches``, read in the background when ``images`` are on disk (memory needs no read)."""
+    return prefetch(batches) if isinstance(images, LazyImages) else batches
+
 
 @torch.no_grad()
 def embed_images(
-    model: nn.Module, images: Tensor, device: torch.device, batch: int = 1024
+    model: nn.Module, images: Tensor | LazyImages, device: torch.device, batch: int = 1024
 ) -> Tensor:
     """Embeddings in eval mode, batch by batch, on the CPU."""
     model.eval()
-    return torch.cat([model(chunk.to(device)).float().cpu() for chunk in images.split(batch)])
+    chunks = _read_ahead(images.split(batch), images)
+    return torch.cat([model(chunk.to(device)).float().cpu() for chunk in chunks])
 
 
 class ImageTask:
@@ -74,9 +87,10 @@ class ImageTask:
         yield from shuffled_batches(count, self.batch_size, seed=self.seed, epoch=epoch)
 
     def batches(self, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
-        for index in self._global_batches(epoch):
-            local = rank_slice(index)
-            images, labels = self.split.train_images[local], self.split.train_labels[local]
+        split = self.split
+        local = (rank_slice(index) for index in self._global_batches(epoch))
+        read = ((split.train_images[i], split.train_labels[i]) for i in local)
+        for images, labels in _read_ahead(read, split.train_images):
             yield images.to(self.device), labels.to(self.device)
 
     def batch_loss(self, batch: tuple[Tensor, Tensor], generator: torch.Generator) -> Tensor:

@@ -1,0 +1,93 @@
+"""build_data's image-folder storage: decoded in memory or read per batch, same training."""
+
+import shutil
+from itertools import islice
+from pathlib import Path
+
+import pytest
+import torch
+
+from embedforge.data.lazy_images import LazyImages
+from embedforge.errors import UserError
+from embedforge.recipe import Recipe, load_recipe, parse_recipe
+from embedforge.train import build
+from embedforge.train.build import build_data
+from embedforge.train.checkpoint import LAST, load_state
+from embedforge.train.task import shuffled_batches
+from embedforge.train.trainer import build_task, train
+
+CONFIGS = Path(__file__).parents[2] / "configs"
+
+
+def reid_recipe(folder: Path, *overrides: str) -> Recipe:
+    """configs/reid_arcface.yaml on ``folder``, small and short (as conftest's ``reid_run``)."""
+    return load_recipe(
+        CONFIGS / "reid_arcface.yaml",
+        [
+            f"data.root={folder / 'images'}",
+            f"data.csv={folder / 'train.csv'}",
+            "data.image_size=32",
+            "train.epochs=1",
+            "train.batch_size=16",
+            *overrides,
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("storage", "limit", "lazy"),
+    [
+        ("auto", build.IN_MEMORY_LIMIT, False),  # 51 images of 3 × 32 × 32: a few hundred kB
+        ("auto", 1000, True),
+        ("memory", 1000, False),
+        ("disk", build.IN_MEMORY_LIMIT, True),
+    ],
+)
+def test_storage_decides_where_the_images_live(
+    reid_folder: Path, monkeypatch: pytest.MonkeyPatch, storage: str, limit: int, lazy: bool
+) -> None:
+    monkeypatch.setattr(build, "IN_MEMORY_LIMIT", limit)
+    split = build_data(reid_recipe(reid_folder, f"data.storage={storage}").data)
+    kind = LazyImages if lazy else torch.Tensor
+    assert isinstance(split.train_images, kind) and isinstance(split.test_images, kind)
+
+
+@pytest.mark.parametrize("source", ["digits", "dsprites"])
+def test_disk_storage_is_refused_for_generated_images(source: str) -> None:
+    with pytest.raises(UserError, match=r"key 'data\.storage'.*'disk' is for .*'image_folder'"):
+        parse_recipe({"data": {"source": source, "storage": "disk"}})
+    assert parse_recipe({"data": {"source": source, "storage": "memory"}}).data.storage == "memory"
+
+
+def test_training_from_disk_gives_the_weights_of_training_in_memory(
+    reid_folder: Path, tmp_path: Path
+) -> None:
+    histories = []
+    for storage in ("memory", "disk"):
+        recipe = reid_recipe(reid_folder, f"data.storage={storage}", "data.test_fraction=0.2")
+        result = train(recipe, tmp_path / storage, progress=False)
+        histories.append(
+            [{k: v for k, v in row.items() if k != "seconds"} for row in result.history]
+        )
+    assert histories[0] == histories[1]  # loss and validation (embedded from disk) alike
+    memory, disk = (load_state(tmp_path / storage / LAST) for storage in ("memory", "disk"))
+    for part in ("model", "loss"):
+        assert memory[part].keys() == disk[part].keys()
+        assert all(torch.equal(memory[part][key], disk[part][key]) for key in memory[part])
+
+
+def test_a_missing_image_fails_the_batch_that_reads_it(reid_folder: Path, tmp_path: Path) -> None:
+    shutil.copytree(reid_folder, tmp_path, dirs_exist_ok=True)
+    recipe = reid_recipe(tmp_path, "data.storage=disk", "train.batch_size=8")
+    task = build_task(recipe, torch.device("cpu"))
+    images = task.split.train_images
+    assert isinstance(images, LazyImages)
+    third = next(islice(shuffled_batches(len(images), 8, seed=0, epoch=0), 2, None))
+    name = images.folder.image_names[images.rows[third[0]]]
+    (tmp_path / "images" / name).unlink()
+    batches = task.batches(0)
+    assert [len(labels) for _, labels in islice(batches, 2)] == [8, 8]
+    with pytest.raises(UserError) as caught:
+        next(batches)
+    message = str(caught.value)
+    assert message.startswith(str(tmp_path / "images" / name)) and "\n" not in message

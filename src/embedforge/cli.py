@@ -6,6 +6,7 @@ becomes one line on stderr and exit code 2, with no traceback.
 """
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +50,15 @@ def _run_quickstart(args: argparse.Namespace) -> None:
     from embedforge.quickstart import run_quickstart
 
     run_quickstart(Path(args.out))
+
+
+def _run_ssl_compare(args: argparse.Namespace) -> None:
+    from embedforge.experiments.ssl_compare import run_ssl_compare
+
+    if args.epochs_scale <= 0 or args.size < 30:
+        raise UserError("--epochs-scale must be positive and --size at least 30")
+    command = shlex.join(["embedforge", *args.argv])
+    run_ssl_compare(Path(args.out), epochs_scale=args.epochs_scale, size=args.size, command=command)
 
 
 def _run_index_build(args: argparse.Namespace) -> None:
@@ -164,6 +174,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     quickstart.set_defaults(handler=_run_quickstart)
 
+    experiment = commands.add_parser("experiment", help="run a whole comparison")
+    experiments = experiment.add_subparsers(dest="experiment", metavar="NAME", required=True)
+    ssl_compare = experiments.add_parser(
+        "ssl-compare",
+        help="which representation of dSprites shapes is good: SimCLR, VAE, supervised, ...",
+        description="Train or load each encoder of the self-supervised comparison on "
+        "procedural dSprites, probe its frozen features, and write results.md/json, "
+        "few_shot.png, rsm.png and report.html to --out (runs/ holds the encoders; a killed "
+        "run continues where it stopped).",
+    )
+    ssl_compare.add_argument(
+        "--epochs-scale", type=float, default=1.0,
+        help="multiply every schedule's epochs (e.g. 0.1 for a quick run; default 1)",
+    )  # fmt: skip
+    ssl_compare.add_argument(
+        "--size", type=int, default=20_000, help="dSprites images (default 20000)"
+    )
+    ssl_compare.add_argument("--out", default="ssl_compare", help="output folder")
+    ssl_compare.set_defaults(handler=_run_ssl_compare)
+
     index = commands.add_parser("index", help="build a search index over embedded data")
     index_commands = index.add_subparsers(dest="index_command", metavar="ACTION", required=True)
     index_build = index_commands.add_parser(
@@ -191,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # what was asked for, for results that record their command
     if args.command is None:
         parser.print_help()
         return 0

@@ -23,7 +23,7 @@ from embedforge.demo import demo_recipe
 from embedforge.embed import embed_file, write_embeddings
 from embedforge.evaluate.evaluate_run import METRICS, evaluate_run, summary_line
 from embedforge.evaluate.report import write_report
-from embedforge.recipe import Recipe, parse_recipe
+from embedforge.recipe import Recipe, bundled_recipe
 from embedforge.search import PaletteSearcher
 from embedforge.train.checkpoint import atomic_write, staged_folder
 from embedforge.train.trainer import train
@@ -35,27 +35,8 @@ SEED = 0
 
 def palette_recipe(*, objects: int = PALETTE_OBJECTS, epochs: int = 10) -> Recipe:
     """configs/palette.yaml at a quickstart size: fewer objects, the same model and loss."""
-    return parse_recipe(
-        {
-            "data": {
-                "source": "palettes",
-                "size": objects,
-                "validation_objects": 500,
-                "seed": SEED,
-            },
-            "encoder": {"name": "set_transformer", "dim": 64},
-            "loss": {"name": "ntxent", "temperature": 0.1},
-            "optimizer": {"name": "adamw", "lr": 0.002, "weight_decay": 1e-4},
-            "schedule": {"name": "cosine", "warmup_epochs": 1},
-            "train": {
-                "epochs": epochs,
-                "batch_size": 512,
-                "seed": SEED,
-                "best_metric": "view_precision_at_1",
-            },
-        },
-        origin="quickstart",
-    )
+    overrides = [f"data.size={objects}", "data.validation_objects=500", f"train.epochs={epochs}"]
+    return bundled_recipe("palette.yaml", [*overrides, f"data.seed={SEED}", f"train.seed={SEED}"])
 
 
 def run_quickstart(

@@ -158,11 +158,20 @@ def few_shot_curve(
     for fraction in fractions:
         if not 0 < fraction <= 1:
             raise ValueError(f"fractions must be in (0, 1]; got {fraction}")
-        n_labelled = min(len(train_y), max(num_classes, int(fraction * len(train_y) + 0.5)))
+        n_labelled = labelled_count(fraction, len(train_y), num_classes)
         subset = order[:n_labelled]
         accuracy = linear_probe(train_x[subset], train_y[subset], test_emb, test_labels, C=C)
         points.append(FewShotPoint(float(fraction), n_labelled, accuracy))
     return points
+
+
+def labelled_count(fraction: float, n: int, num_classes: int) -> int:
+    """Items kept for ``fraction`` of ``n`` labels: rounded, but at least one per class.
+
+    >>> labelled_count(0.01, 1000, 3), labelled_count(0.001, 1000, 3)
+    (10, 3)
+    """
+    return min(n, max(num_classes, int(fraction * n + 0.5)))
 
 
 def stratified_order(labels: ArrayLike, *, seed: int = 0) -> np.ndarray:

@@ -11,15 +11,15 @@ for a re-identification run with new individuals, ``threshold`` (MAP@5 against
 the distance threshold).
 """
 
-import base64
 import html
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from embedforge.evaluate.evaluate_run import METRICS, evaluate_run
+from embedforge.evaluate.html_page import image, note, page, section, table
 from embedforge.evaluate.plots import (
     curves_figure,
     few_shot_figure,
@@ -36,17 +36,6 @@ REPORT = "report.html"
 SECTIONS = ("recipe", "training", "metrics", "map", "rsm")
 """The sections every report has (``threshold`` is added when there is a curve)."""
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1000px; color: #222; }
-h1 { font-size: 1.6rem; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2rem; }
-pre { background: #f5f5f5; padding: 1rem; overflow-x: auto; font-size: .85rem; }
-table { border-collapse: collapse; margin: .5rem 0 1rem; }
-td, th { border: 1px solid #ddd; padding: .25rem .6rem; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img { max-width: 100%; display: block; margin: .5rem 0; }
-.note { color: #555; font-size: .9rem; }
-"""
-
 
 def write_report(
     run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None, seed: int = 0
@@ -56,17 +45,17 @@ def write_report(
     run = load_run_embeddings(run_dir)
     metrics = _current_metrics(run_dir, run, seed)
     sections = [
-        _section("recipe", "Recipe", f"<pre>{html.escape((run_dir / RECIPE).read_text())}</pre>"),
-        _section("training", "Training", _training(read_history(run_dir))),
-        _section("metrics", "Metrics", _metrics(metrics)),
-        _section("map", "Map of the held-out items (UMAP)", _map(run, seed)),
-        _section("rsm", "Representational similarity", _rsm(run, seed)),
+        section("recipe", "Recipe", f"<pre>{html.escape((run_dir / RECIPE).read_text())}</pre>"),
+        section("training", "Training", _training(read_history(run_dir))),
+        section("metrics", "Metrics", _metrics(metrics)),
+        section("map", "Map of the held-out items (UMAP)", _map(run, seed)),
+        section("rsm", "Representational similarity", _rsm(run, seed)),
     ]
     if "open_set" in metrics:
-        sections.append(_section("threshold", "Known or new", _threshold(metrics["open_set"])))
-    page = _page(f"embedforge report: {run_dir.resolve().name}", sections)
+        sections.append(section("threshold", "Known or new", _threshold(metrics["open_set"])))
+    text = page(f"embedforge report: {run_dir.resolve().name}", sections)
     path = Path(out) if out is not None else run_dir / REPORT
-    atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
 
 
@@ -78,45 +67,12 @@ def _current_metrics(run_dir: Path, run: RunEmbeddings, seed: int) -> dict[str, 
     return evaluate_run(run_dir, run=run, seed=seed)
 
 
-def _page(title: str, sections: Iterable[str]) -> str:
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n"
-        f"<body><h1>{html.escape(title)}</h1>\n" + "\n".join(sections) + "\n</body></html>\n"
-    )
-
-
-def _section(anchor: str, heading: str, body: str) -> str:
-    return f"<section id='{anchor}'><h2>{html.escape(heading)}</h2>\n{body}\n</section>"
-
-
-def _image(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
-
-
-def _note(text: str) -> str:
-    return f"<p class='note'>{html.escape(text)}</p>"
-
-
-def _table(rows: Iterable[tuple[str, Any]]) -> str:
-    cells = "".join(
-        f"<tr><th>{html.escape(name)}</th><td class='num'>{_number(value)}</td></tr>"
-        for name, value in rows
-    )
-    return f"<table>{cells}</table>"
-
-
-def _number(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else html.escape(str(value))
-
-
 def _training(history: list[dict[str, Any]]) -> str:
     if not history:
-        return _note("No training history (metrics.jsonl) in this run folder.")
+        return note("No training history (metrics.jsonl) in this run folder.")
     keys = [key for key in history[-1] if key not in ("epoch", "seconds")]
     seconds = sum(row.get("seconds", 0.0) for row in history)
-    return _image(curves_figure(history, keys=keys, title="per epoch"), "training curves") + _note(
+    return image(curves_figure(history, keys=keys, title="per epoch"), "training curves") + note(
         f"{len(history)} epochs, {seconds:.1f} s of training."
     )
 
@@ -133,18 +89,18 @@ def _metrics(metrics: Mapping[str, Any]) -> str:
             (f"kNN accuracy (k = {metrics['k']})", metrics["knn_accuracy"]),
             ("linear probe accuracy", metrics["linear_probe"]),
         ]
-    body = _table(rows)
+    body = table(rows)
     if "labels" in metrics:
-        body = _note(f"Labels: {metrics['labels']}; retrieval of held-out items.") + body
+        body = note(f"Labels: {metrics['labels']}; retrieval of held-out items.") + body
         curve = [(point["fraction"], point["accuracy"]) for point in metrics["few_shot"]]
         png = few_shot_figure({"linear probe": curve}, title="accuracy with a fraction of labels")
-        body += _image(png, "few-shot curve")
+        body += image(png, "few-shot curve")
     return body
 
 
 def _map(run: RunEmbeddings, seed: int) -> str:
     if len(run.query) < 3:
-        return _note("Too few held-out items to draw a map.")
+        return note("Too few held-out items to draw a map.")
     projection = umap_2d(run.query, seed=seed)
     png = umap_figure(
         projection,
@@ -154,7 +110,7 @@ def _map(run: RunEmbeddings, seed: int) -> str:
         value_name=run.value_name,
         label_names=run.label_names,
     )
-    return _image(png, "UMAP map")
+    return image(png, "UMAP map")
 
 
 def _rsm(run: RunEmbeddings, seed: int) -> str:
@@ -162,10 +118,10 @@ def _rsm(run: RunEmbeddings, seed: int) -> str:
     png = rsm_figure(
         rsm, title=f"cosine similarity, sorted by {run.value_name}", label_names=run.label_names
     )
-    body = _image(png, "representational similarity matrix")
+    body = image(png, "representational similarity matrix")
     if run.categorical:
         within, between = within_between(rsm)
-        body += _note(
+        body += note(
             f"Mean cosine similarity within a {run.value_name}: {within:.3f}; "
             f"between: {between:.3f}."
         )
@@ -180,7 +136,7 @@ def _threshold(open_set: Mapping[str, Any]) -> str:
         baseline=open_set["map_at_5_without_threshold"],
         title="MAP@5 against the distance threshold",
     )
-    return _image(png, "threshold curve") + _note(
+    return image(png, "threshold curve") + note(
         f"{open_set['new_queries']} held-out images show individuals absent from training. "
         f"Threshold {open_set['threshold']:.4f}: MAP@5 {open_set['map_at_5']:.4f}, against "
         f"{open_set['map_at_5_without_threshold']:.4f} without one (calibrated on these same "

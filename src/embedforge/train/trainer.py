@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from embedforge.data.digits import ImageSplit
 from embedforge.errors import UserError
 from embedforge.recipe import Recipe, load_recipe
 from embedforge.train.build import build_data, build_optimizer, build_palettes, build_schedule
@@ -59,11 +60,13 @@ def _device(choice: str) -> torch.device:
     return torch.device("cuda", torch.cuda.current_device())
 
 
-def build_task(recipe: Recipe, device: torch.device) -> TrainingTask:
-    """The task for the recipe's data source: palettes (sets) or images."""
+def build_task(
+    recipe: Recipe, device: torch.device, data: ImageSplit | None = None
+) -> TrainingTask:
+    """The task for the recipe's data source: palettes (sets) or images (``data`` if given)."""
     if recipe.data.source == "palettes":
         return SetTask(recipe, build_palettes(recipe.data), device)
-    return ImageTask(recipe, build_data(recipe.data), device)
+    return ImageTask(recipe, data or build_data(recipe.data), device)
 
 
 def _write_history(run_dir: Path, history: list[dict]) -> None:
@@ -72,9 +75,19 @@ def _write_history(run_dir: Path, history: list[dict]) -> None:
 
 
 def train(
-    recipe: Recipe, run_dir: str | Path, *, resume: bool = False, progress: bool = True
+    recipe: Recipe,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    data: ImageSplit | None = None,
 ) -> TrainResult:
-    """Train ``recipe`` into ``run_dir``: recipe.yaml, checkpoints/, metrics.jsonl, tensorboard/."""
+    """Train ``recipe`` into ``run_dir``: recipe.yaml, checkpoints/, metrics.jsonl, tensorboard/.
+
+    ``data``: in-memory images to train and validate on instead of the recipe's source (an
+    experiment's subset); the recipe still sets everything else. Pass the same images to
+    resume such a run.
+    """
     run_dir = Path(run_dir)
     if (run_dir / LAST).exists() and not resume:
         raise UserError(f"{run_dir} already holds a run: pass --resume, or choose another --out")
@@ -83,7 +96,7 @@ def train(
     device = _device(settings.device)
     main = is_main_process()
     torch.manual_seed(settings.seed)  # initial weights (model and loss) depend on the seed only
-    task = build_task(recipe, device)
+    task = build_task(recipe, device, data)
     model, loss_fn = task.model, task.loss_fn
     if distributed:
         if device.type == "cuda":  # SyncBatchNorm is GPU-only; on the CPU statistics stay per rank

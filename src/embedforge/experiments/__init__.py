@@ -1,0 +1,1 @@
+"""Experiments: whole comparisons run from the library's parts, one command each."""

@@ -1,0 +1,394 @@
+"""``embedforge experiment ssl-compare``: which representation of dSprites shapes is good?
+
+The comparison of a well-known representation-learning tutorial, rebuilt from the
+library's parts (recipes, trainer, losses, probes, plots; nothing of its own but the
+bookkeeping): encoders are trained on procedural dSprites (20,000 images, 80/20
+split) and frozen, and a linear probe classifies the shape (square / ellipse /
+heart, chance 1/3) from their features. Compared: raw pixels, a random untrained
+encoder, a supervised encoder, a VAE, SimCLR, SimCLR with only 2 negatives per
+item, and SimCLR with a projection head (the variant meant to beat the tutorial).
+
+Differences from the tutorial, on purpose: the probe is the library's
+(:func:`~embedforge.evaluate.probes.linear_probe`, a logistic regression on
+standardised features fitted to convergence, the same for every encoder) rather
+than a linear layer trained a fixed number of epochs; the supervised row reports
+both that probe and the jointly trained classifier (the tutorial's number); each
+encoder is validated once, after its last epoch, and that final state is probed
+(choosing an epoch by test accuracy would flatter it).
+
+Also: the biased training set (squares only on the left, ellipses in the middle,
+hearts on the right, by x position) against an unbiased control of the same size,
+both probed on the unbiased test images; and the few-shot curve (probe accuracy
+with a fraction of the training labels; the supervised encoder is retrained from
+scratch on each fraction, for ceil(epochs / sqrt(fraction)) epochs).
+
+Each encoder trains into ``OUT/runs/<name>``; a run found complete there is
+loaded, a partial one resumed, so a killed experiment continues where it stopped.
+"""
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from embedforge.data.digits import ImageSplit
+from embedforge.data.dsprites import SHAPE_NAMES, dsprites
+from embedforge.evaluate.html_page import grid, image, note, page, section
+from embedforge.evaluate.plots import few_shot_figure, rsm_grid_figure, write_png
+from embedforge.evaluate.probes import (
+    FEW_SHOT_FRACTIONS,
+    few_shot_curve,
+    labelled_count,
+    linear_probe,
+    stratified_order,
+)
+from embedforge.evaluate.rsm import similarity_matrix
+from embedforge.experiments.biased_dsprites import biased_subset, control_subset
+from embedforge.recipe import Recipe, bundled_recipe
+from embedforge.train.build import build_loss, build_model, stratified_split
+from embedforge.train.checkpoint import LAST, atomic_write, load_state, read_history
+from embedforge.train.image_task import embed_images
+from embedforge.train.trainer import train
+
+CPU = torch.device("cpu")
+SIZE, TEST_FRACTION, SEED = 20_000, 0.2, 0
+CHANCE = 1 / len(SHAPE_NAMES)
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """One row of the comparison: how it is trained, and the tutorial's number for it."""
+
+    name: str
+    recipe: str | None  # a bundled recipe; None: no training (raw pixels, random)
+    overrides: tuple[str, ...] = ()
+    tutorial: float | None = None  # the tutorial's probe accuracy, percent
+    in_biased_test: bool = False
+
+
+ENCODERS = (
+    Encoder("raw pixels", None, tutorial=39.55, in_biased_test=True),
+    Encoder("random encoder", None, tutorial=44.67, in_biased_test=True),
+    Encoder("supervised", "dsprites_supervised.yaml", tutorial=98.70, in_biased_test=True),
+    Encoder("SimCLR", "dsprites_simclr.yaml", tutorial=97.53, in_biased_test=True),
+    Encoder("SimCLR, 2 negatives", "dsprites_simclr.yaml", ("loss.neg_pairs=2",), 66.75),
+    Encoder(
+        "SimCLR + projection head",
+        "dsprites_simclr.yaml",
+        ("projection.hidden_dim=256", "projection.dim=64"),
+    ),
+    Encoder("VAE", "dsprites_vae.yaml", tutorial=45.75),  # last: by far the longest to train
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """A measured row of the main table (accuracies as fractions)."""
+
+    encoder: str
+    epochs: int
+    probe: float
+    tutorial: float | None
+    joint: float | None  # the supervised encoder's own classifier
+
+
+def run_ssl_compare(
+    out: Path, *, epochs_scale: float = 1.0, size: int = SIZE, command: str = "", progress=True
+) -> dict:
+    """Train or load every encoder, probe them, write the tables, figures and report to ``out``."""
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    data = dsprites(size, SEED)
+    train_idx, test_idx = stratified_split(data.labels, TEST_FRACTION, SEED)
+    images, labels = data.images, data.labels
+    split = ImageSplit(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx])
+    runs = _Runs(out / "runs", split, epochs_scale, progress)
+
+    rows, features, curves = [], {}, {}
+    for encoder in ENCODERS:
+        print(f"{encoder.name}: training or loading", flush=True)
+        train_x, test_x, epochs, joint = runs.features(encoder, split, encoder.name)
+        curve = runs.cached(encoder.name, _probe_curve, train_x, test_x, split)
+        curves[encoder.name] = curve
+        probe = curve[-1][1]  # all the labels: the probe of the main table
+        rows.append(Row(encoder.name, epochs, probe, encoder.tutorial, joint))
+        features[encoder.name] = test_x
+        print(f"{encoder.name}: probe accuracy {probe:.4f}", flush=True)
+    curves["supervised, retrained per fraction"] = runs.supervised_few_shot(split)
+    biased = _biased_rows(runs, data.latents.pos_x[train_idx], split)
+
+    results = {
+        "command": command,
+        "seconds": time.perf_counter() - started,
+        "training_seconds": runs.training_seconds(),
+        "epochs_scale": epochs_scale,
+        "size": size,
+        "rows": [asdict(row) for row in rows],
+        "biased": biased,
+        "few_shot": curves,
+    }
+    rsms = {
+        name: similarity_matrix(x, split.test_labels, seed=SEED) for name, x in features.items()
+    }
+    figures = {
+        "few_shot.png": few_shot_figure(
+            curves, title="probe accuracy with a fraction of the labels", chance=CHANCE
+        ),
+        "rsm.png": rsm_grid_figure(rsms, label_names=SHAPE_NAMES),
+    }
+    for name, png in figures.items():
+        write_png(png, out / name)
+    text = json.dumps(results, indent=2) + "\n"
+    atomic_write(out / "results.json", lambda tmp: tmp.write_text(text))
+    markdown = "\n".join(markdown_report(results)) + "\n"
+    atomic_write(out / "results.md", lambda tmp: tmp.write_text(markdown))
+    html = _html_report(results, figures)
+    atomic_write(out / "report.html", lambda tmp: tmp.write_text(html, encoding="utf-8"))
+    print(markdown)
+    return results
+
+
+class _Runs:
+    """Trains (or loads, or resumes) the encoders' runs under one folder."""
+
+    def __init__(self, folder: Path, split: ImageSplit, scale: float, progress: bool) -> None:
+        self.folder, self.scale, self.progress = folder, scale, progress
+        self.size = len(split.train_labels) + len(split.test_labels)
+
+    def recipe(self, encoder: Encoder, *, train_items: int, epochs: int | None = None) -> Recipe:
+        """The encoder's recipe at this scale; validated once, after the last epoch."""
+        base = bundled_recipe(encoder.recipe)
+        epochs = epochs or max(1, round(base.train.epochs * self.scale))
+        batch = min(base.train.batch_size, max(2, train_items // 3))  # 3+ steps an epoch
+        return bundled_recipe(
+            encoder.recipe,
+            [
+                *encoder.overrides,
+                f"data.size={self.size}",
+                f"train.epochs={epochs}",
+                f"train.validate_every={epochs}",
+                f"train.batch_size={batch}",
+            ],
+        )
+
+    def features(
+        self, encoder: Encoder, split: ImageSplit, run_name: str, *, epochs: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, int, float | None]:
+        """(train features, test features, epochs trained, joint classifier accuracy)."""
+        if encoder.recipe is None and encoder.name == "raw pixels":
+            return split.train_images.flatten(1), split.test_images.flatten(1), 0, None
+        _, channels, image_size, _ = split.train_images.shape
+        if encoder.recipe is None:  # the random encoder: SimCLR's model, as initialised
+            torch.manual_seed(SEED)
+            model = build_model(
+                bundled_recipe("dsprites_simclr.yaml"), image_size=image_size, in_channels=channels
+            )
+            return (*self._embed(model, split), 0, None)
+        recipe = self.recipe(encoder, train_items=len(split.train_labels), epochs=epochs)
+        run = self.folder / _folder_name(run_name)
+        train(recipe, run, resume=True, progress=self.progress, data=split)
+        state = load_state(run / LAST)
+        model = build_model(recipe, image_size=image_size, in_channels=channels)
+        model.load_state_dict(state["model"])
+        train_x, test_x = self._embed(model, split)
+        joint = None
+        if recipe.loss.name == "softmax":
+            classifier = build_loss(recipe, num_classes=len(SHAPE_NAMES))
+            classifier.load_state_dict(state["loss"])
+            with torch.no_grad():
+                predicted = classifier.logits(test_x).argmax(dim=1)
+            joint = (predicted == split.test_labels).double().mean().item()
+        return train_x, test_x, recipe.train.epochs, joint
+
+    def training_seconds(self) -> float:
+        """Seconds spent in training epochs by every run so far, resumed runs included."""
+        histories = (read_history(run) for run in self.folder.iterdir() if run.is_dir())
+        return sum(row.get("seconds", 0.0) for history in histories for row in history)
+
+    def cached(self, run_name: str, compute: Callable[..., Any], *args: Any) -> Any:
+        """``compute(*args)``'s JSON result, kept in the run's folder until the run changes.
+
+        The probes of raw pixels take minutes: a resumed experiment should not redo them.
+        """
+        folder = self.folder / _folder_name(run_name)
+        path, checkpoint = folder / "probe.json", folder / LAST
+        if path.is_file() and (
+            not checkpoint.exists() or path.stat().st_mtime >= checkpoint.stat().st_mtime
+        ):
+            return json.loads(path.read_text())
+        value = compute(*args)
+        folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(value)
+        atomic_write(path, lambda tmp: tmp.write_text(text))
+        return json.loads(text)  # the same types as a cached value (tuples become lists)
+
+    def _embed(self, model: torch.nn.Module, split: ImageSplit) -> tuple[torch.Tensor, ...]:
+        return embed_images(model, split.train_images, CPU), embed_images(
+            model, split.test_images, CPU
+        )
+
+    def supervised_few_shot(self, split: ImageSplit) -> list[tuple[float, float]]:
+        """The supervised encoder trained from scratch on each labelled fraction."""
+        supervised = next(e for e in ENCODERS if e.recipe == "dsprites_supervised.yaml")
+        full_epochs = max(1, round(bundled_recipe(supervised.recipe).train.epochs * self.scale))
+        order = stratified_order(split.train_labels, seed=SEED)
+        curve = []
+        for fraction in FEW_SHOT_FRACTIONS:
+            kept = order[: labelled_count(fraction, len(order), len(SHAPE_NAMES))]
+            subset = _training_subset(split, kept)
+            epochs = math.ceil(full_epochs / math.sqrt(fraction))
+            name = f"supervised, {fraction:g} of the labels"
+            *_, joint = self.features(supervised, subset, name, epochs=epochs)
+            curve.append((fraction, joint))
+            print(f"{name}: {joint:.4f}", flush=True)
+        return curve
+
+
+def _biased_rows(runs: _Runs, pos_x: torch.Tensor, split: ImageSplit) -> list[dict]:
+    """Each encoder trained and probed on the biased subset and on its control."""
+    biased = biased_subset(split.train_labels, pos_x)
+    subsets = {"biased": biased, "control": control_subset(len(pos_x), len(biased), SEED)}
+    rows = []
+    for encoder in (e for e in ENCODERS if e.in_biased_test):
+        row = {"encoder": encoder.name}
+        for kind, kept in subsets.items():
+            subset = _training_subset(split, kept)
+            name = f"{encoder.name}, {kind}"
+            train_x, test_x, *_ = runs.features(encoder, subset, name)
+            row[kind] = runs.cached(
+                name, linear_probe, train_x, subset.train_labels, test_x, subset.test_labels
+            )
+        row["items"] = len(biased)
+        rows.append(row)
+        print(f"{encoder.name}: biased {row['biased']:.4f}, control {row['control']:.4f}")
+    return rows
+
+
+def _probe_curve(
+    train_x: torch.Tensor, test_x: torch.Tensor, split: ImageSplit
+) -> list[tuple[float, float]]:
+    """(fraction of the training labels, probe accuracy), the last point with all of them."""
+    curve = few_shot_curve(train_x, split.train_labels, test_x, split.test_labels)
+    return [(point.fraction, point.accuracy) for point in curve]
+
+
+def _training_subset(split: ImageSplit, kept: torch.Tensor) -> ImageSplit:
+    """``split`` training on the ``kept`` training items only; the test items stay all."""
+    return ImageSplit(
+        split.train_images[kept], split.train_labels[kept], split.test_images, split.test_labels
+    )
+
+
+def _folder_name(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.2f}"
+
+
+def main_table(results: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the main comparison, accuracies in percent."""
+    header = ["encoder", "epochs", "probe %", "tutorial %", "Δ points", "joint classifier %"]
+    rows = []
+    for row in results["rows"]:
+        tutorial = row["tutorial"]
+        delta = "" if tutorial is None else f"{100 * row['probe'] - tutorial:+.2f}"
+        rows.append(
+            [
+                row["encoder"],
+                str(row["epochs"]),
+                _percent(row["probe"]),
+                "" if tutorial is None else f"{tutorial:.2f}",
+                delta,
+                _percent(row["joint"]),
+            ]
+        )
+    return header, rows
+
+
+def biased_table(results: dict) -> tuple[list[str], list[list[str]]]:
+    header = ["encoder", "biased %", "control %", "biased − control (points)"]
+    rows = [
+        [
+            row["encoder"],
+            _percent(row["biased"]),
+            _percent(row["control"]),
+            f"{100 * (row['biased'] - row['control']):+.2f}",
+        ]
+        for row in results["biased"]
+    ]
+    return header, rows
+
+
+def few_shot_table(results: dict) -> tuple[list[str], list[list[str]]]:
+    fractions = [f"{fraction:g}" for fraction, _ in next(iter(results["few_shot"].values()))]
+    rows = [
+        [name, *(_percent(accuracy) for _, accuracy in curve)]
+        for name, curve in results["few_shot"].items()
+    ]
+    return ["encoder", *fractions], rows
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def markdown_report(results: dict) -> list[str]:
+    """The results as Markdown: the command and wall time, then the three tables."""
+    minutes, training = results["seconds"] / 60, results["training_seconds"] / 60
+    items = results["biased"][0]["items"] if results["biased"] else 0
+    return [
+        "# Self-supervised comparison on dSprites shapes",
+        "",
+        f"Command: `{results['command']}`. Wall time of this invocation: {minutes:.1f} min on "
+        f"this machine; the encoders' training epochs took {training:.1f} min in all (runs "
+        "interrupted and resumed included; loaded runs are not retrained).",
+        f"Data: procedural dSprites, {results['size']:,} images, 80/20 split, seed {SEED}; "
+        f"schedules scaled by {results['epochs_scale']:g}. Linear probe: the library's "
+        "logistic regression on standardised frozen features (chance 33.33%).",
+        "",
+        "## Probe accuracy against the tutorial",
+        "",
+        *_markdown_table(*main_table(results)),
+        "",
+        "## Biased training set against an unbiased control",
+        "",
+        f"Each encoder trained (if it trains) and probed on {items:,} training images: squares "
+        "only with x ≤ 0.3, ellipses with 0.35 ≤ x ≤ 0.65, hearts with x ≥ 0.7 (biased), or a "
+        "random subset of the same size (control); tested on the unbiased test images.",
+        "",
+        *_markdown_table(*biased_table(results)),
+        "",
+        "## Few-shot: probe accuracy (%) by fraction of the training labels",
+        "",
+        *_markdown_table(*few_shot_table(results)),
+        "",
+        "Figures: `few_shot.png`, `rsm.png` (cosine similarity of 1,000 test images sorted by "
+        "shape, one column per encoder, with histograms).",
+    ]
+
+
+def _html_report(results: dict, figures: dict[str, bytes]) -> str:
+    minutes = results["seconds"] / 60
+    sections = [
+        section(
+            "results",
+            "Probe accuracy against the tutorial",
+            note(f"{results['command']} — {minutes:.1f} min") + grid(*main_table(results)),
+        ),
+        section("biased", "Biased training set", grid(*biased_table(results))),
+        section(
+            "few-shot",
+            "Few-shot",
+            image(figures["few_shot.png"], "few-shot curve") + grid(*few_shot_table(results)),
+        ),
+        section("rsm", "Representational similarity", image(figures["rsm.png"], "RSMs")),
+    ]
+    return page("Self-supervised comparison on dSprites shapes", sections)

@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,9 @@ import pytest
 from embedforge.cli import main
 from embedforge.embed import PaletteRun
 from embedforge.errors import UserError
-from embedforge.search import PaletteSearcher
+from embedforge.recipe import parse_recipe
+from embedforge.search import Searcher
+from embedforge.train.trainer import train
 
 
 def test_index_build_and_search_round_trip_through_the_cli(
@@ -29,8 +32,8 @@ def test_index_build_and_search_round_trip_through_the_cli(
 def test_search_equals_brute_force_over_the_embedding(
     run_dir: Path, palette_csv: Path, tmp_path: Path
 ) -> None:
-    searcher = PaletteSearcher.build(run_dir, palette_csv, progress=False)
-    loaded = PaletteSearcher.load(searcher.save(tmp_path / "index"))
+    searcher = Searcher.build(run_dir, palette_csv, progress=False)
+    loaded = Searcher.load(searcher.save(tmp_path / "index"))
     found = loaded.search(palette_csv, k=5)
     vectors = PaletteRun.load(run_dir).embed(palette_csv, progress=False)
     matrix = vectors.to_numpy()
@@ -43,11 +46,57 @@ def test_bad_index_folders_are_user_errors(
     tmp_path: Path, run_dir: Path, palette_csv: Path
 ) -> None:
     with pytest.raises(UserError, match="not an index folder"):
-        PaletteSearcher.load(tmp_path)
+        Searcher.load(tmp_path)
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "notes.txt").write_text("mine")
-    searcher = PaletteSearcher.build(run_dir, palette_csv, progress=False)
+    searcher = Searcher.build(run_dir, palette_csv, progress=False)
     with pytest.raises(UserError, match="not an embedforge index folder"):
         searcher.save(occupied)
     assert (occupied / "notes.txt").read_text() == "mine"
+
+
+def test_an_image_folder_run_indexes_and_searches_image_files(
+    reid_run: Path, reid_folder: Path, tmp_path: Path, capsys
+) -> None:
+    index = tmp_path / "index"
+    images = reid_folder / "images"
+    assert main(["index", "build", str(reid_run), str(images), "--out", str(index)]) == 0
+    assert f"indexed {len(list(images.iterdir()))} objects" in capsys.readouterr().out
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    names = ["whale0_3.png", "whale4_1.png", "whale7_0.png"]
+    for name in names:
+        shutil.copy(images / name, queries / name)
+    (queries / "queries.csv").write_text("image\n" + "\n".join(names) + "\n")
+    out = tmp_path / "neighbours.csv"
+    assert (
+        main(["search", str(index), str(queries / "queries.csv"), "-k", "3", "--out", str(out)])
+        == 0
+    )
+    found = pd.read_csv(out)
+    first = found[found["rank"] == 1].set_index("query_id")
+    assert sorted(first.index) == sorted(names)
+    assert (first["neighbour_id"] == first.index).all()  # each photo finds itself first
+    assert (first["distance"] < 1e-3).all()
+    by_folder = Searcher.load(index).search(queries, k=3)  # a folder of queries works too
+    assert sorted(by_folder["query_id"].unique()) == sorted(names)
+
+
+def test_image_files_need_a_run_trained_on_an_image_folder(tmp_path: Path, capsys) -> None:
+    recipe = parse_recipe({"embedder": {"dim": 8}, "train": {"epochs": 1}})
+    train(recipe, tmp_path / "digits", progress=False)
+    assert (
+        main(
+            [
+                "index",
+                "build",
+                str(tmp_path / "digits"),
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "i"),
+            ]
+        )
+        == 2
+    )
+    assert "needs a run trained on an image folder" in capsys.readouterr().err

@@ -62,20 +62,20 @@ def _run_ssl_compare(args: argparse.Namespace) -> None:
 
 
 def _run_index_build(args: argparse.Namespace) -> None:
-    from embedforge.search import PaletteSearcher
+    from embedforge.search import Searcher
 
-    searcher = PaletteSearcher.build(args.run_dir, args.data, metric=args.metric, kind=args.kind)
+    searcher = Searcher.build(args.run_dir, args.data, metric=args.metric, kind=args.kind)
     searcher.save(args.out)
     print(f"indexed {len(searcher.index)} objects ({args.kind}, {args.metric}): {args.out}")
 
 
 def _run_search(args: argparse.Namespace) -> None:
     from embedforge.embed import check_output_path
-    from embedforge.search import PaletteSearcher
+    from embedforge.search import Searcher
 
     if args.out:
         check_output_path(args.out)
-    neighbours = PaletteSearcher.load(args.index_dir).search(args.queries, k=args.k)
+    neighbours = Searcher.load(args.index_dir).search(args.queries, k=args.k)
     if args.out:
         from embedforge.embed import write_embeddings
 
@@ -198,10 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     index_commands = index.add_subparsers(dest="index_command", metavar="ACTION", required=True)
     index_build = index_commands.add_parser(
         "build",
-        help="embed DATA with a palette run and index it (FAISS, or exact torch search)",
+        help="embed DATA with a run and index it (FAISS, or exact torch search)",
     )
     index_build.add_argument("run_dir", help="a run folder (recipe.yaml + checkpoints/)")
-    index_build.add_argument("data", help="the collection to index (palette CSV/Parquet)")
+    index_build.add_argument(
+        "data", help="the collection to index: a palette table (palette runs), or a folder of "
+        "images or a CSV with an 'image' column (runs trained on an image folder)",
+    )  # fmt: skip
     index_build.add_argument("--out", required=True, help="index folder to write")
     index_build.add_argument("--metric", choices=("l2", "inner_product"), default="l2")
     index_build.add_argument(
@@ -212,7 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", help="nearest neighbours of query objects in an index")
     search.add_argument("index_dir", help="an index folder from 'embedforge index build'")
-    search.add_argument("queries", help="query palettes (CSV/Parquet)")
+    search.add_argument(
+        "queries", help="query palettes (CSV/Parquet), or query images (a folder, or a CSV "
+        "with an 'image' column, names relative to the CSV's folder)",
+    )  # fmt: skip
     search.add_argument("-k", type=int, default=10, help="neighbours per query (default 10)")
     search.add_argument("--out", help="write query_id, rank, neighbour_id, distance here")
     search.set_defaults(handler=_run_search)

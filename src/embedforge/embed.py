@@ -23,7 +23,13 @@ from embedforge.errors import UserError
 from embedforge.evaluate.run_embeddings import RunEmbeddings, load_run_embeddings
 from embedforge.recipe import PaletteDataSection, Recipe, load_recipe
 from embedforge.train.build import build_palettes, build_set_encoder
-from embedforge.train.checkpoint import BEST, RECIPE, atomic_write, load_state, save_state
+from embedforge.train.checkpoint import (
+    BEST,
+    RECIPE,
+    atomic_write,
+    load_best_model,
+    save_best_model,
+)
 from embedforge.train.set_task import embed_sets
 
 OUTPUT_FORMATS = (".parquet", ".csv")
@@ -57,22 +63,13 @@ class PaletteRun:
     @classmethod
     def load(cls, run_dir: str | os.PathLike[str]) -> "PaletteRun":
         """Read ``recipe.yaml`` and the best weights of a run folder."""
-        run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise UserError(f"{run_dir}: not a run folder (expected {RECIPE} and {BEST})")
-        run = cls.from_recipe(load_recipe(run_dir / RECIPE))
-        state = load_state(run_dir / BEST)
-        try:
-            run.model.load_state_dict(state["model"])
-        except (KeyError, RuntimeError) as error:
-            raise UserError(f"{run_dir / BEST}: weights do not fit {RECIPE} ({error})") from None
+        run = cls.from_recipe(load_recipe(_recipe_path(run_dir)))
+        load_best_model(run_dir, run.model)
         return run
 
     def save(self, run_dir: str | os.PathLike[str]) -> None:
         """Write a run folder (recipe + weights) that :meth:`load` and ``embedforge embed`` read."""
-        run_dir = Path(run_dir)
-        atomic_write(run_dir / RECIPE, lambda tmp: tmp.write_text(self.recipe.to_yaml()))
-        save_state(run_dir / BEST, {"model": self.model.state_dict()})
+        save_best_model(run_dir, self.recipe.to_yaml(), self.model)
 
     def embed(
         self,
@@ -92,6 +89,14 @@ class PaletteRun:
         columns = [f"emb_{i}" for i in range(vectors.shape[1])]
         index = pd.Index(palettes.ids, name=data.id_column or PALETTE_COLUMNS[-1])
         return pd.DataFrame(vectors.numpy(), index=index, columns=columns)
+
+
+def _recipe_path(run_dir: str | os.PathLike[str]) -> Path:
+    """``run_dir``'s recipe file, checked to be there (the weights are checked on loading)."""
+    path = Path(run_dir) / RECIPE
+    if not path.is_file():
+        raise UserError(f"{run_dir}: not a run folder (expected {RECIPE} and {BEST})")
+    return path
 
 
 def check_output_path(out: str | os.PathLike[str]) -> Path:

@@ -24,7 +24,7 @@ from embedforge.embed import embed_file, write_embeddings
 from embedforge.evaluate.evaluate_run import METRICS, evaluate_run, summary_line
 from embedforge.evaluate.report import write_report
 from embedforge.recipe import Recipe, bundled_recipe
-from embedforge.search import PaletteSearcher
+from embedforge.search import Searcher
 from embedforge.train.checkpoint import atomic_write, staged_folder
 from embedforge.train.trainer import train
 
@@ -72,9 +72,9 @@ def _palettes(folder: Path, objects: int, epochs: int) -> dict[str, Path]:
     embed_file(run, table, embeddings)
     _evaluate(run)
     index = folder / "index"
-    PaletteSearcher.build(run, table).save(index)
+    Searcher.build(run, table).save(index)
     neighbours = folder / "neighbours.csv"
-    found = PaletteSearcher.load(index).search(queries, k=5)
+    found = Searcher.load(index).search(queries, k=5)
     write_embeddings(found.set_index("query_id"), neighbours)
     return {
         "palette table": table,

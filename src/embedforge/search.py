@@ -1,4 +1,8 @@
-"""Search palettes by example: a trained model and a FAISS index over a collection, together.
+"""Search by example: a trained model and a FAISS index over a collection, together.
+
+Palette runs index and search palette tables; runs trained on an image folder index and
+search image files (a folder of them, or a CSV naming them), the re-identification use:
+index the known photos, search with new ones.
 
 An index folder is self-contained, so ``embedforge search`` needs nothing else:
 
@@ -19,17 +23,32 @@ import pandas as pd
 
 from embedforge.embed import PaletteRun
 from embedforge.errors import UserError
+from embedforge.image_run import ImageRun
 from embedforge.index.embedding_index import EmbeddingIndex
-from embedforge.train.checkpoint import staged_folder
+from embedforge.recipe import PaletteDataSection, load_recipe
+from embedforge.train.checkpoint import RECIPE, staged_folder
 
 Source = str | os.PathLike[str] | pd.DataFrame
 
 
-@dataclass
-class PaletteSearcher:
-    """A palette model and an index over a collection: embeds raw queries, returns neighbours."""
+Run = PaletteRun | ImageRun
 
-    run: PaletteRun
+
+def load_run(run_dir: str | os.PathLike[str]) -> Run:
+    """The run in ``run_dir``, as the model for its kind of data: palettes or image files."""
+    path = Path(run_dir) / RECIPE
+    if not path.is_file():
+        raise UserError(f"{run_dir}: not a run folder (expected {RECIPE})")
+    if isinstance(load_recipe(path).data, PaletteDataSection):
+        return PaletteRun.load(run_dir)
+    return ImageRun.load(run_dir)
+
+
+@dataclass
+class Searcher:
+    """A model and an index over a collection: embeds raw queries, returns neighbours."""
+
+    run: Run
     index: EmbeddingIndex
 
     @classmethod
@@ -41,8 +60,8 @@ class PaletteSearcher:
         metric: Literal["l2", "inner_product"] = "l2",
         kind: Literal["flat", "ivf", "hnsw"] = "flat",
         progress: bool = True,
-    ) -> "PaletteSearcher":
-        run = PaletteRun.load(run_dir)
+    ) -> "Searcher":
+        run = load_run(run_dir)
         frame = run.embed(collection, progress=progress)
         vectors = frame.to_numpy(dtype=np.float32)  # (n, d)
         return cls(
@@ -74,11 +93,11 @@ class PaletteSearcher:
         return directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> "PaletteSearcher":
+    def load(cls, directory: str | os.PathLike[str]) -> "Searcher":
         directory = Path(directory)
         if not _is_index_folder(directory):
             raise UserError(f"{directory}: not an index folder (expected run/ and index/ inside)")
-        return cls(PaletteRun.load(directory / "run"), EmbeddingIndex.load(directory / "index"))
+        return cls(load_run(directory / "run"), EmbeddingIndex.load(directory / "index"))
 
 
 def _is_index_folder(directory: Path) -> bool:

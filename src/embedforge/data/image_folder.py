@@ -28,7 +28,9 @@ class ImageFolder(Dataset):
     ``channels``: 3 reads RGB, 1 grey levels (Pillow's ``L``). Images are resized (bilinear) to
     a square, without keeping the aspect ratio. ``dataset[i]`` is ``(image, label)`` with
     ``label`` an int64 scalar; ``labels`` holds all of them ``(n,)``, ``image_names`` the CSV's
-    file names. Extra CSV columns are ignored; other column names can be given.
+    file names. Extra CSV columns are ignored; other column names can be given. Unlabelled
+    images (queries to search with): ``label_column=None``, or ``csv_path=None`` for every
+    image file in ``root`` (sorted by name); their labels are all 0 and ``classes`` is ``[""]``.
 
     >>> import tempfile
     >>> from PIL import Image
@@ -44,12 +46,12 @@ class ImageFolder(Dataset):
     def __init__(
         self,
         root: str | os.PathLike,
-        csv_path: str | os.PathLike,
+        csv_path: str | os.PathLike | None,
         *,
         image_size: int,
         channels: int = 3,
         image_column: str = "image",
-        label_column: str = "label",
+        label_column: str | None = "label",
     ) -> None:
         if channels not in (1, 3):
             raise UserError(f"ImageFolder: channels must be 1 or 3, got {channels!r}")
@@ -58,12 +60,16 @@ class ImageFolder(Dataset):
                 f"ImageFolder: image_size must be a positive integer, got {image_size!r}"
             )
         self.root = Path(root)
-        self.csv_path = Path(csv_path)
+        self.csv_path = Path(csv_path) if csv_path is not None else self.root
         self.image_size = image_size
         self.channels = channels
         if not self.root.is_dir():
             raise UserError(f"{self.root}: image folder not found")
-        names, label_names, self._lines = _read_table(self.csv_path, image_column, label_column)
+        if csv_path is None:
+            names = _image_files(self.root)
+            label_names, self._lines = ["" for _ in names], [0 for _ in names]
+        else:
+            names, label_names, self._lines = _read_table(self.csv_path, image_column, label_column)
         missing = [
             (name, line)
             for name, line in zip(names, self._lines, strict=True)
@@ -95,10 +101,9 @@ class ImageFolder(Dataset):
                 image = image.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
                 pixels = np.asarray(image, dtype=np.uint8)  # (H, W, 3) or (H, W)
         except (UnidentifiedImageError, OSError, ValueError) as error:
-            raise UserError(
-                f"{path}: cannot read this image ({error}); listed in {self.csv_path}, "
-                f"line {self._lines[i]}"
-            ) from error
+            line = self._lines[i]  # 0: found by listing the folder, not in a CSV
+            listed = f"; listed in {self.csv_path}, line {line}" if line else ""
+            raise UserError(f"{path}: cannot read this image ({error}){listed}") from error
         tensor = torch.from_numpy(pixels.copy()).float().div_(255)
         tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
         return tensor.contiguous(), self.labels[i]  # (C, H, W), ()
@@ -107,11 +112,24 @@ class ImageFolder(Dataset):
         return self.root / name
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def _image_files(root: Path) -> list[str]:
+    """The image files directly in ``root``, by name; none is a UserError."""
+    names = sorted(p.name for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not names:
+        raise UserError(f"{root}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+    return names
+
+
 def _read_table(
-    csv_path: Path, image_column: str, label_column: str
+    csv_path: Path, image_column: str, label_column: str | None
 ) -> tuple[list[str], list[str], list[int]]:
-    """``(image names, label strings, line numbers)`` of every data row, checked."""
-    expected = f"expected a header with columns {image_column},{label_column}"
+    """``(image names, label strings, line numbers)`` of every data row, checked; the labels
+    are empty strings when ``label_column`` is None."""
+    columns = [image_column] if label_column is None else [image_column, label_column]
+    expected = f"expected a header with columns {','.join(columns)}"
     try:
         handle = csv_path.open(newline="", encoding="utf-8-sig")
     except FileNotFoundError:
@@ -126,13 +144,13 @@ def _read_table(
             raise UserError(f"{csv_path}: the CSV file is empty; {expected}") from None
         except (csv.Error, UnicodeDecodeError) as error:
             raise UserError(f"{csv_path}, line 1: not a readable CSV header ({error})") from error
-        absent = [column for column in (image_column, label_column) if column not in header]
+        absent = [column for column in columns if column not in header]
         if absent:
             raise UserError(
                 f"{csv_path}, line 1: missing column(s) {', '.join(map(repr, absent))}; "
                 f"{expected} (found: {','.join(header)})"
             )
-        image_at, label_at = header.index(image_column), header.index(label_column)
+        at = {column: header.index(column) for column in columns}
         names: list[str] = []
         labels: list[str] = []
         lines: list[int] = []
@@ -141,14 +159,14 @@ def _read_table(
                 if not any(field.strip() for field in row):
                     continue  # blank line
                 line = reader.line_num
-                for column, at in ((image_column, image_at), (label_column, label_at)):
-                    if at >= len(row) or not row[at].strip():
+                for column, position in at.items():
+                    if position >= len(row) or not row[position].strip():
                         raise UserError(
                             f"{csv_path}, line {line}, column {column!r}: empty value; expected "
                             + ("an image file name" if column == image_column else "a label")
                         )
-                names.append(row[image_at].strip())
-                labels.append(row[label_at].strip())
+                names.append(row[at[image_column]].strip())
+                labels.append("" if label_column is None else row[at[label_column]].strip())
                 lines.append(line)
         except (csv.Error, UnicodeDecodeError) as error:
             raise UserError(

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from embedforge.data.dsprites import SHAPE_NAMES
 from embedforge.data.synthetic_palettes import HUE_FAMILIES, synthetic_palettes
 from embedforge.errors import UserError
 from embedforge.recipe import DataSection, PaletteDataSection, Recipe, load_recipe
 from embedforge.train.build import build_data, build_model, build_palettes
-from embedforge.train.checkpoint import BEST, RECIPE, load_state
+from embedforge.train.checkpoint import BEST, RECIPE, load_best_model
 from embedforge.train.image_task import embed_images
 from embedforge.train.set_task import SetTask, embed_sets
 
@@ -72,29 +72,19 @@ class RunEmbeddings:
 def load_run_embeddings(run_dir: str | os.PathLike[str]) -> RunEmbeddings:
     """Embed the held-out and training items of ``run_dir`` with its best checkpoint."""
     run_dir = Path(run_dir)
-    if not (run_dir / RECIPE).is_file() or not (run_dir / BEST).is_file():
+    if not (run_dir / RECIPE).is_file():
         raise UserError(f"{run_dir}: not a run folder (expected {RECIPE} and {BEST})")
     recipe = load_recipe(run_dir / RECIPE)
-    weights = load_state(run_dir / BEST)["model"]
     if isinstance(recipe.data, PaletteDataSection):
-        return _palette_embeddings(recipe, recipe.data, weights, run_dir)
-    return _image_embeddings(recipe, recipe.data, weights, run_dir)
+        return _palette_embeddings(recipe, recipe.data, run_dir)
+    return _image_embeddings(recipe, recipe.data, run_dir)
 
 
-def _load_weights(model: nn.Module, weights: dict[str, Tensor], run_dir: Path) -> None:
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as error:
-        raise UserError(f"{run_dir / BEST}: weights do not fit {RECIPE} ({error})") from None
-
-
-def _image_embeddings(
-    recipe: Recipe, data: DataSection, weights: dict[str, Tensor], run_dir: Path
-) -> RunEmbeddings:
+def _image_embeddings(recipe: Recipe, data: DataSection, run_dir: Path) -> RunEmbeddings:
     split = build_data(data)
     _, channels, size, _ = split.train_images.shape
     model = build_model(recipe, image_size=size, in_channels=channels)
-    _load_weights(model, weights, run_dir)
+    load_best_model(run_dir, model)
     label_name, label_names = {
         "digits": ("digit", tuple(str(d) for d in range(10))),
         "dsprites": ("shape", SHAPE_NAMES),
@@ -115,12 +105,10 @@ def _image_embeddings(
     )
 
 
-def _palette_embeddings(
-    recipe: Recipe, data: PaletteDataSection, weights: dict[str, Tensor], run_dir: Path
-) -> RunEmbeddings:
+def _palette_embeddings(recipe: Recipe, data: PaletteDataSection, run_dir: Path) -> RunEmbeddings:
     palettes = build_palettes(data)
     task = SetTask(recipe, palettes, CPU)
-    _load_weights(task.model, weights, run_dir)
+    load_best_model(run_dir, task.model)
     query = embed_sets(task.model, task.validation_sets, CPU)
     reference = embed_sets(task.model, task.train_sets, CPU)
     view_matching = task.validate()

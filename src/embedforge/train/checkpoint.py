@@ -136,3 +136,24 @@ def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / HISTORY
     lines = path.read_text().splitlines() if path.is_file() else []
     return [json.loads(line) for line in lines if line.strip()]
+
+
+def load_best_model(run_dir: str | Path, model: torch.nn.Module) -> None:
+    """Put ``run_dir``'s best model weights into ``model`` (built from the run's recipe).
+
+    A folder without a run, or weights of another shape, is one clear UserError.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / RECIPE).is_file() or not (run_dir / BEST).is_file():
+        raise UserError(f"{run_dir}: not a run folder (expected {RECIPE} and {BEST})")
+    try:
+        model.load_state_dict(load_state(run_dir / BEST)["model"])
+    except (KeyError, RuntimeError) as error:
+        raise UserError(f"{run_dir / BEST}: weights do not fit {RECIPE} ({error})") from None
+
+
+def save_best_model(run_dir: str | Path, recipe_yaml: str, model: torch.nn.Module) -> None:
+    """Write a minimal run folder: the recipe and the model as the best checkpoint."""
+    run_dir = Path(run_dir)
+    atomic_write(run_dir / RECIPE, lambda tmp: tmp.write_text(recipe_yaml))
+    save_state(run_dir / BEST, {"model": model.state_dict()})

@@ -12,11 +12,13 @@ The VAE (loss ``vae``) reconstructs the un-augmented images from their embedding
 reparameterisation noise is drawn from the step's generator, like the views.
 """
 
+import math
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from embedforge.data.digits import ImageSplit
 from embedforge.data.lazy_images import LazyImages
@@ -39,11 +41,18 @@ def _read_ahead(batches: Iterable[T], images: Tensor | LazyImages) -> Iterable[T
 
 @torch.no_grad()
 def embed_images(
-    model: nn.Module, images: Tensor | LazyImages, device: torch.device, batch: int = 1024
+    model: nn.Module,
+    images: Tensor | LazyImages,
+    device: torch.device,
+    batch: int = 1024,
+    *,
+    progress: bool = False,
 ) -> Tensor:
     """Embeddings in eval mode, batch by batch, on the CPU."""
     model.eval()
     chunks = _read_ahead(images.split(batch), images)
+    total = math.ceil(len(images) / batch)
+    chunks = tqdm(chunks, total=total, desc="embedding", unit="batch", disable=not progress)
     return torch.cat([model(chunk.to(device)).float().cpu() for chunk in chunks])
 
 

@@ -85,3 +85,24 @@ def test_init_only_stores_arguments() -> None:
     model = PaletteEmbedder(encoder="deep_sets", lr=0.01)
     assert model.get_params()["encoder"] == "deep_sets" and not hasattr(model, "run_")
     assert model.set_params(dim=16).dim == 16
+
+
+def test_a_generic_table_is_read_by_the_columns_it_names(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        {
+            "artwork": np.repeat([f"a{i}" for i in range(30)], 3),
+            "share": rng.uniform(0.1, 1.0, 90),
+            "f1": rng.normal(size=90),
+            "f2": rng.normal(size=90),
+        }
+    )
+    columns = {"id_column": "artwork", "weight_column": "share", "feature_columns": ["f1", "f2"]}
+    model = PaletteEmbedder(
+        encoder="deep_sets", dim=4, epochs=1, batch_size=8, progress=False, **columns
+    ).fit(table)
+    features = model.transform(table)
+    assert features.index.name == "artwork" and features.shape == (30, 4)
+    loaded = PaletteEmbedder.load(model.save(tmp_path / "run"))
+    assert {name: loaded.get_params()[name] for name in columns} == columns
+    pd.testing.assert_frame_equal(loaded.transform(table), features)

@@ -29,8 +29,10 @@ class PaletteEmbedder:
 
     ``fit`` accepts the palette.csv layout (``ratio, color_r, color_g, color_b, object_id``)
     or the color.csv layout (``object_id, percentage, hex``), as a DataFrame or a CSV/Parquet
-    path. Training uses every object but a small held-out subset (for the validation metric),
-    two random views per object and NT-Xent over the batch; the best epoch's weights are kept.
+    path, or any table of weighted rows when ``id_column``, ``weight_column`` and
+    ``feature_columns`` name its columns (``transform`` then indexes by ``id_column``).
+    Training uses every object but a small held-out subset (for the validation metric), two
+    random views per object and NT-Xent over the batch; the best epoch's weights are kept.
 
     The defaults train the Set Transformer (hidden 64) for 10 epochs of batches of 512 on
     ~24,000 palettes in about 2¼ minutes on a shared 2-core CPU (about 11 s an epoch; view
@@ -57,6 +59,9 @@ class PaletteEmbedder:
         lr: float = 2e-3,
         temperature: float = 0.1,
         colour_space: Literal["rgb", "lab"] = "rgb",
+        id_column: str | None = None,
+        weight_column: str | None = None,
+        feature_columns: list[str] | None = None,
         seed: int = 0,
         device: Literal["auto", "cpu", "cuda"] = "auto",
         progress: bool = True,
@@ -69,6 +74,9 @@ class PaletteEmbedder:
         self.lr = lr
         self.temperature = temperature
         self.colour_space = colour_space
+        self.id_column = id_column
+        self.weight_column = weight_column
+        self.feature_columns = feature_columns
         self.seed = seed
         self.device = device
         self.progress = progress
@@ -82,6 +90,9 @@ class PaletteEmbedder:
         "lr",
         "temperature",
         "colour_space",
+        "id_column",
+        "weight_column",
+        "feature_columns",
         "seed",
         "device",
         "progress",
@@ -110,6 +121,7 @@ class PaletteEmbedder:
                     "source": "palettes",
                     "path": str(data_path),
                     "colour_space": self.colour_space,
+                    **self._columns(),
                     "seed": self.seed,
                 },
                 "encoder": {"name": self.encoder, "dim": self.dim},
@@ -133,7 +145,7 @@ class PaletteEmbedder:
         from embedforge.train.trainer import train
 
         started = time.perf_counter()
-        palettes = read_palettes(X, colour_space=self.colour_space)  # fail early, clearly
+        palettes = read_palettes(X, colour_space=self.colour_space, **self._columns())  # early
         if self.run_dir is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="embedforge-")
             run_dir = Path(self._scratch.name) / "run"
@@ -196,6 +208,9 @@ class PaletteEmbedder:
             lr=recipe.optimizer.lr,
             temperature=getattr(loss, "temperature", cls().temperature),
             colour_space=recipe.data.colour_space,
+            id_column=recipe.data.id_column,
+            weight_column=recipe.data.weight_column,
+            feature_columns=recipe.data.feature_columns,
             seed=recipe.train.seed,
             device=recipe.train.device,
             run_dir=path,
@@ -203,6 +218,14 @@ class PaletteEmbedder:
         estimator.run_, estimator.run_dir_ = run, Path(path)
         estimator.history_ = read_history(path)
         return estimator
+
+    def _columns(self) -> dict[str, Any]:
+        """The generic layout's column names (all None: a competition layout)."""
+        return {
+            "id_column": self.id_column,
+            "weight_column": self.weight_column,
+            "feature_columns": self.feature_columns,
+        }
 
     def _device(self) -> str:
         import torch

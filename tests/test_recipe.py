@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from embedforge.errors import UserError
-from embedforge.recipe import load_recipe, parse_recipe
+from embedforge.recipe import bundled_recipe, load_recipe, parse_recipe
 
 CONFIGS = sorted(Path(__file__).parents[1].joinpath("configs").glob("*.yaml"))
 
@@ -98,3 +98,17 @@ def test_softmax_vae_and_projection_sections() -> None:
 def test_bad_new_sections_are_named(raw: dict, message: str) -> None:
     with pytest.raises(UserError, match=message):
         parse_recipe(raw)
+
+
+def test_setting_a_sections_name_switches_the_choice_and_drops_the_old_keys() -> None:
+    # the command the reid recipe's header documents, whatever the order of the --set flags
+    overrides = ["encoder.model_name=resnet50", "encoder.name=timm", "loss.name=supcon"]
+    recipe = bundled_recipe("reid_arcface.yaml", overrides)
+    assert recipe.encoder.model_dump() == {
+        "name": "timm",
+        "model_name": "resnet50",
+        "weights": None,
+    }
+    assert recipe.loss.name == "supcon"  # ArcFace's margin and scale went with it
+    same = bundled_recipe("reid_arcface.yaml", ["encoder.name=small_cnn"])
+    assert same.encoder.feature_dim == 84  # the same name keeps the file's keys

@@ -417,7 +417,16 @@ class Recipe(_Section):
 
 
 def apply_override(raw: dict[str, Any], assignment: str) -> None:
-    """Apply one ``dotted.key=value`` to the raw mapping; the value is parsed as YAML."""
+    """Apply one ``dotted.key=value`` to the raw mapping; the value is parsed as YAML.
+
+    A new ``name`` for a section (``encoder.name=timm``) switches to another choice, whose
+    keys differ: the section starts afresh from that name, so the file's keys for the old
+    choice do not count as unknown ones.
+
+    >>> raw = {"encoder": {"name": "small_cnn", "feature_dim": 84}}
+    >>> apply_override(raw, "encoder.name=timm"); raw
+    {'encoder': {'name': 'timm'}}
+    """
     key, sep, text = assignment.partition("=")
     if not sep or not key:
         raise UserError(f"--set expects key=value (e.g. train.epochs=3), got {assignment!r}")
@@ -428,7 +437,10 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
         if not isinstance(child, dict):
             raise UserError(f"--set {key}: {part!r} is a value, not a section")
         node = child
-    node[leaf] = yaml.safe_load(text)
+    value = yaml.safe_load(text)
+    if leaf == "name" and parents and node.get("name") != value:
+        node.clear()
+    node[leaf] = value
 
 
 def _describe(error: ValidationError, origin: str) -> str:
@@ -466,7 +478,8 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raise UserError(f"{path}: not valid YAML ({error})") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a recipe is a mapping of sections, got {type(raw).__name__}")
-    for assignment in overrides:
+    # a section's new name first: it starts that section afresh (see apply_override)
+    for assignment in sorted(overrides, key=lambda a: not a.partition("=")[0].endswith(".name")):
         apply_override(raw, assignment)
     return parse_recipe(raw, origin=str(path))
 

@@ -58,7 +58,13 @@ def _run_ssl_compare(args: argparse.Namespace) -> None:
     if args.epochs_scale <= 0 or args.size < 30:
         raise UserError("--epochs-scale must be positive and --size at least 30")
     command = shlex.join(["embedforge", *args.argv])
-    run_ssl_compare(Path(args.out), epochs_scale=args.epochs_scale, size=args.size, command=command)
+    run_ssl_compare(
+        Path(args.out),
+        epochs_scale=args.epochs_scale,
+        size=args.size,
+        command=command,
+        train_runs=not args.no_train,
+    )
 
 
 def _run_index_build(args: argparse.Namespace) -> None:
@@ -192,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--size", type=int, default=20_000, help="dSprites images (default 20000)"
     )
     ssl_compare.add_argument("--out", default="ssl_compare", help="output folder")
+    ssl_compare.add_argument(
+        "--no-train", action="store_true",
+        help="train nothing: report the complete runs, list the others as pending",
+    )  # fmt: skip
     ssl_compare.set_defaults(handler=_run_ssl_compare)
 
     index = commands.add_parser("index", help="build a search index over embedded data")

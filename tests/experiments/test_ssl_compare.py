@@ -40,3 +40,17 @@ def test_bad_arguments_are_one_clear_error(tmp_path: Path, capsys) -> None:
     arguments = ["experiment", "ssl-compare", "--epochs-scale", "0", "--out", str(tmp_path)]
     assert main(arguments) == 2
     assert "--epochs-scale must be positive" in capsys.readouterr().err
+
+
+def test_without_training_the_runs_not_complete_are_listed_as_pending(tmp_path: Path) -> None:
+    out = tmp_path / "ssl"
+    arguments = ["experiment", "ssl-compare", "--epochs-scale", "0.01", "--size", "300"]
+    assert main([*arguments, "--no-train", "--out", str(out)]) == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    for row, encoder in zip(rows, ENCODERS, strict=True):
+        trained = encoder.recipe is not None
+        assert (row["pending"] or "").startswith("0/") == trained  # nothing was trained
+        assert (row["probe"] is None) == trained
+    markdown = (out / "results.md").read_text()
+    assert "Not complete when this was written" in markdown and "pending (0/1 epochs)" in markdown
+    assert not list((out / "runs").glob(f"*/{LAST}"))

@@ -88,39 +88,63 @@ ENCODERS = (
 
 @dataclass(frozen=True)
 class Row:
-    """A measured row of the main table (accuracies as fractions)."""
+    """A row of the main table (accuracies as fractions; None while its run is pending)."""
 
     encoder: str
     epochs: int
-    probe: float
+    probe: float | None
     tutorial: float | None
     joint: float | None  # the supervised encoder's own classifier
+    pending: str | None = None  # "37/300 epochs": not trained yet (--no-train)
+
+
+class Pending(Exception):
+    """A run that is not complete, met with training turned off (``--no-train``)."""
+
+    def __init__(self, done: int, epochs: int) -> None:
+        super().__init__(f"{done}/{epochs} epochs")
 
 
 def run_ssl_compare(
-    out: Path, *, epochs_scale: float = 1.0, size: int = SIZE, command: str = "", progress=True
+    out: Path,
+    *,
+    epochs_scale: float = 1.0,
+    size: int = SIZE,
+    command: str = "",
+    progress: bool = True,
+    train_runs: bool = True,
 ) -> dict:
-    """Train or load every encoder, probe them, write the tables, figures and report to ``out``."""
+    """Train or load every encoder, probe them, write the tables, figures and report to ``out``.
+
+    ``train_runs=False`` reports what is complete and lists the other runs as pending, so a
+    long experiment can be looked at while it still trains. The cheap parts (few-shot
+    retraining, biased set) come before the main encoders, whose longest (the VAE) is last.
+    """
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     data = dsprites(size, SEED)
     train_idx, test_idx = stratified_split(data.labels, TEST_FRACTION, SEED)
     images, labels = data.images, data.labels
     split = ImageSplit(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx])
-    runs = _Runs(out / "runs", split, epochs_scale, progress)
+    runs = _Runs(out / "runs", split, epochs_scale, progress, train_runs)
 
+    retrained = runs.supervised_few_shot(split)
+    biased = _biased_rows(runs, data.latents.pos_x[train_idx], split)
     rows, features, curves = [], {}, {}
     for encoder in ENCODERS:
         print(f"{encoder.name}: training or loading", flush=True)
-        train_x, test_x, epochs, joint = runs.features(encoder, split, encoder.name)
+        try:
+            train_x, test_x, epochs, joint = runs.features(encoder, split, encoder.name)
+        except Pending as pending:
+            rows.append(Row(encoder.name, 0, None, encoder.tutorial, None, str(pending)))
+            continue
         curve = runs.cached(encoder.name, _probe_curve, train_x, test_x, split)
         curves[encoder.name] = curve
         probe = curve[-1][1]  # all the labels: the probe of the main table
         rows.append(Row(encoder.name, epochs, probe, encoder.tutorial, joint))
         features[encoder.name] = test_x
         print(f"{encoder.name}: probe accuracy {probe:.4f}", flush=True)
-    curves["supervised, retrained per fraction"] = runs.supervised_few_shot(split)
-    biased = _biased_rows(runs, data.latents.pos_x[train_idx], split)
+    curves["supervised, retrained per fraction"] = retrained
 
     results = {
         "command": command,
@@ -137,7 +161,9 @@ def run_ssl_compare(
     }
     figures = {
         "few_shot.png": few_shot_figure(
-            curves, title="probe accuracy with a fraction of the labels", chance=CHANCE
+            {name: points for name, points in _measured(curves).items() if points},
+            title="probe accuracy with a fraction of the labels",
+            chance=CHANCE,
         ),
         "rsm.png": rsm_grid_figure(rsms, label_names=SHAPE_NAMES),
     }
@@ -156,8 +182,11 @@ def run_ssl_compare(
 class _Runs:
     """Trains (or loads, or resumes) the encoders' runs under one folder."""
 
-    def __init__(self, folder: Path, split: ImageSplit, scale: float, progress: bool) -> None:
+    def __init__(
+        self, folder: Path, split: ImageSplit, scale: float, progress: bool, train_runs: bool
+    ) -> None:
         self.folder, self.scale, self.progress = folder, scale, progress
+        self.train_runs = train_runs
         self.size = len(split.train_labels) + len(split.test_labels)
 
     def recipe(self, encoder: Encoder, *, train_items: int, epochs: int | None = None) -> Recipe:
@@ -179,7 +208,10 @@ class _Runs:
     def features(
         self, encoder: Encoder, split: ImageSplit, run_name: str, *, epochs: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, int, float | None]:
-        """(train features, test features, epochs trained, joint classifier accuracy)."""
+        """(train features, test features, epochs trained, joint classifier accuracy).
+
+        Raises :class:`Pending` for an incomplete run when training is turned off.
+        """
         if encoder.recipe is None and encoder.name == "raw pixels":
             return split.train_images.flatten(1), split.test_images.flatten(1), 0, None
         _, channels, image_size, _ = split.train_images.shape
@@ -191,7 +223,10 @@ class _Runs:
             return (*self._embed(model, split), 0, None)
         recipe = self.recipe(encoder, train_items=len(split.train_labels), epochs=epochs)
         run = self.folder / _folder_name(run_name)
-        train(recipe, run, resume=True, progress=self.progress, data=split)
+        if self.train_runs:
+            train(recipe, run, resume=True, progress=self.progress, data=split)
+        elif len(read_history(run)) < recipe.train.epochs:
+            raise Pending(len(read_history(run)), recipe.train.epochs)
         state = load_state(run / LAST)
         model = build_model(recipe, image_size=image_size, in_channels=channels)
         model.load_state_dict(state["model"])
@@ -232,8 +267,9 @@ class _Runs:
             model, split.test_images, CPU
         )
 
-    def supervised_few_shot(self, split: ImageSplit) -> list[tuple[float, float]]:
-        """The supervised encoder trained from scratch on each labelled fraction."""
+    def supervised_few_shot(self, split: ImageSplit) -> list[tuple[float, float | None]]:
+        """The supervised encoder trained from scratch on each labelled fraction (its own
+        classifier's accuracy; None while pending)."""
         supervised = next(e for e in ENCODERS if e.recipe == "dsprites_supervised.yaml")
         full_epochs = max(1, round(bundled_recipe(supervised.recipe).train.epochs * self.scale))
         order = stratified_order(split.train_labels, seed=SEED)
@@ -243,9 +279,12 @@ class _Runs:
             subset = _training_subset(split, kept)
             epochs = math.ceil(full_epochs / math.sqrt(fraction))
             name = f"supervised, {fraction:g} of the labels"
-            *_, joint = self.features(supervised, subset, name, epochs=epochs)
+            try:
+                *_, joint = self.features(supervised, subset, name, epochs=epochs)
+            except Pending:
+                joint = None
             curve.append((fraction, joint))
-            print(f"{name}: {joint:.4f}", flush=True)
+            print(f"{name}: {joint}", flush=True)
         return curve
 
 
@@ -259,13 +298,17 @@ def _biased_rows(runs: _Runs, pos_x: torch.Tensor, split: ImageSplit) -> list[di
         for kind, kept in subsets.items():
             subset = _training_subset(split, kept)
             name = f"{encoder.name}, {kind}"
-            train_x, test_x, *_ = runs.features(encoder, subset, name)
+            try:
+                train_x, test_x, *_ = runs.features(encoder, subset, name)
+            except Pending:
+                row[kind] = None
+                continue
             row[kind] = runs.cached(
                 name, linear_probe, train_x, subset.train_labels, test_x, subset.test_labels
             )
         row["items"] = len(biased)
         rows.append(row)
-        print(f"{encoder.name}: biased {row['biased']:.4f}, control {row['control']:.4f}")
+        print(f"{encoder.name}: biased {row['biased']}, control {row['control']}", flush=True)
     return rows
 
 
@@ -275,6 +318,11 @@ def _probe_curve(
     """(fraction of the training labels, probe accuracy), the last point with all of them."""
     curve = few_shot_curve(train_x, split.train_labels, test_x, split.test_labels)
     return [(point.fraction, point.accuracy) for point in curve]
+
+
+def _measured(curves: dict[str, list]) -> dict[str, list]:
+    """The curves without their pending points."""
+    return {name: [p for p in curve if p[1] is not None] for name, curve in curves.items()}
 
 
 def _training_subset(split: ImageSplit, kept: torch.Tensor) -> ImageSplit:
@@ -292,18 +340,23 @@ def _percent(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.2f}"
 
 
+def _difference(first: float | None, second: float | None) -> str:
+    return "" if first is None or second is None else f"{100 * (first - second):+.2f}"
+
+
 def main_table(results: dict) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the main comparison, accuracies in percent."""
     header = ["encoder", "epochs", "probe %", "tutorial %", "Δ points", "joint classifier %"]
     rows = []
     for row in results["rows"]:
         tutorial = row["tutorial"]
-        delta = "" if tutorial is None else f"{100 * row['probe'] - tutorial:+.2f}"
+        measured = tutorial is not None and row["probe"] is not None
+        delta = f"{100 * row['probe'] - tutorial:+.2f}" if measured else ""
         rows.append(
             [
                 row["encoder"],
                 str(row["epochs"]),
-                _percent(row["probe"]),
+                f"pending ({row['pending']})" if row["pending"] else _percent(row["probe"]),
                 "" if tutorial is None else f"{tutorial:.2f}",
                 delta,
                 _percent(row["joint"]),
@@ -319,7 +372,7 @@ def biased_table(results: dict) -> tuple[list[str], list[list[str]]]:
             row["encoder"],
             _percent(row["biased"]),
             _percent(row["control"]),
-            f"{100 * (row['biased'] - row['control']):+.2f}",
+            _difference(row["biased"], row["control"]),
         ]
         for row in results["biased"]
     ]
@@ -340,6 +393,17 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> lis
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def _pending_line(results: dict) -> list[str]:
+    pending = [f"{row['encoder']} ({row['pending']})" for row in results["rows"] if row["pending"]]
+    if not pending:
+        return []
+    return [
+        f"**Not complete when this was written** (`--no-train`): {', '.join(pending)}; "
+        "its run continues where it stopped when the command is run again.",
+        "",
+    ]
+
+
 def markdown_report(results: dict) -> list[str]:
     """The results as Markdown: the command and wall time, then the three tables."""
     minutes, training = results["seconds"] / 60, results["training_seconds"] / 60
@@ -354,6 +418,7 @@ def markdown_report(results: dict) -> list[str]:
         f"schedules scaled by {results['epochs_scale']:g}. Linear probe: the library's "
         "logistic regression on standardised frozen features (chance 33.33%).",
         "",
+        *_pending_line(results),
         "## Probe accuracy against the tutorial",
         "",
         *_markdown_table(*main_table(results)),

@@ -73,3 +73,25 @@ def test_raster_cnn_paints_a_new_picture_each_training_call() -> None:
     encoder = build(RasterCNN).train()
     values, mask = random_sets(3, 6, 4, 5)
     assert not torch.allclose(encoder(values, mask), encoder(values, mask))
+
+
+def test_set_transformer_attention_equals_torch_multihead_attention() -> None:
+    from embedforge.encoders.set_transformer import _MultiheadAttentionBlock
+
+    torch.manual_seed(0)
+    block = _MultiheadAttentionBlock(16, 4).double()
+    rows = torch.randn(5, 7, 16, dtype=torch.float64)
+    seed = torch.randn(5, 1, 16, dtype=torch.float64)
+    mask = torch.rand(5, 7) > 0.4
+    mask[:, 0] = True  # the null row is always present
+    bias = torch.randn(5, 7, dtype=torch.float64).masked_fill(~mask, float("-inf"))
+    for queries in (rows, seed):  # self-attention, and pooling by a seed query
+        expected, _ = block.attention(
+            queries,
+            rows,
+            rows,
+            attn_mask=bias[:, None, :].expand(-1, queries.shape[1], -1).repeat_interleave(4, 0),
+            need_weights=False,
+        )
+        got = block._attend(queries, rows, bias[:, None, None, :])
+        torch.testing.assert_close(got, expected)

@@ -263,12 +263,18 @@ class SamplerSection(_Section):
 
 
 class ViewsSection(_Section):
-    """Image views (see :class:`embedforge.views.image_views.ImageViews`); 0 turns a step off."""
+    """Image views (see :class:`embedforge.views.image_views.ImageViews`); 0 turns a step off.
+
+    ``pair`` (self-supervised training): ``"both"`` contrasts two random views of each image
+    (the SimCLR paper); ``"one"`` contrasts the image itself with one random view (the dSprites
+    tutorial's setting).
+    """
 
     degrees: float = 0.0
     translate: float = 0.0
     scale: tuple[float, float] = (1.0, 1.0)
     hflip: float = 0.0
+    pair: Literal["both", "one"] = "both"
 
 
 class SetViewsSection(_Section):

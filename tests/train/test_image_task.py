@@ -90,3 +90,23 @@ def test_simclr_trains_with_and_without_a_projection_head(
     assert head.keys() == {f"head.{k}" for k in task.loss_fn.head.state_dict()}
     initial = task.loss_fn.head.layers[0].weight
     assert not torch.allclose(head["head.layers.0.weight"], initial)  # the head was trained
+
+
+@pytest.mark.parametrize("pair", ["both", "one"])
+def test_a_self_supervised_pair_is_two_views_or_the_image_and_one_view(pair: str) -> None:
+    recipe = parse_recipe(
+        {
+            "data": DSPRITES,
+            "loss": {"name": "ntxent", "temperature": 0.5},
+            "views": {"degrees": 90, "translate": 0.2, "pair": pair},
+            "train": {"batch_size": 40, "self_supervised": True},
+        }
+    )
+    task = build_task(recipe, torch.device("cpu"))
+    seen: list[torch.Tensor] = []
+    task.model.register_forward_pre_hook(lambda _, inputs: seen.append(inputs[0]))
+    images, labels = next(iter(task.batches(0)))
+    task.batch_loss((images, labels), torch.Generator().manual_seed(0))
+    first, second = seen
+    assert not torch.equal(second, images)  # the second is always a random view
+    assert torch.equal(first, images) == (pair == "one")

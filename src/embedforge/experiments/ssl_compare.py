@@ -117,8 +117,8 @@ def run_ssl_compare(
     """Train or load every encoder, probe them, write the tables, figures and report to ``out``.
 
     ``train_runs=False`` reports what is complete and lists the other runs as pending, so a
-    long experiment can be looked at while it still trains. The cheap parts (few-shot
-    retraining, biased set) come before the main encoders, whose longest (the VAE) is last.
+    long experiment can be looked at while it still trains. The VAE, by far the longest to
+    train, comes last, after the biased set.
     """
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
@@ -129,21 +129,27 @@ def run_ssl_compare(
     runs = _Runs(out / "runs", split, epochs_scale, progress, train_runs)
 
     retrained = runs.supervised_few_shot(split)
-    biased = _biased_rows(runs, data.latents.pos_x[train_idx], split)
     rows, features, curves = [], {}, {}
-    for encoder in ENCODERS:
+
+    def measure(encoder: Encoder) -> None:
         print(f"{encoder.name}: training or loading", flush=True)
         try:
             train_x, test_x, epochs, joint = runs.features(encoder, split, encoder.name)
         except Pending as pending:
             rows.append(Row(encoder.name, 0, None, encoder.tutorial, None, str(pending)))
-            continue
+            return
         curve = runs.cached(encoder.name, _probe_curve, train_x, test_x, split)
         curves[encoder.name] = curve
         probe = curve[-1][1]  # all the labels: the probe of the main table
         rows.append(Row(encoder.name, epochs, probe, encoder.tutorial, joint))
         features[encoder.name] = test_x
         print(f"{encoder.name}: probe accuracy {probe:.4f}", flush=True)
+
+    *quicker, slowest = ENCODERS
+    for encoder in quicker:
+        measure(encoder)
+    biased = _biased_rows(runs, data.latents.pos_x[train_idx], split)
+    measure(slowest)
     curves["supervised, retrained per fraction"] = retrained
 
     results = {

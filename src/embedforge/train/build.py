@@ -180,7 +180,7 @@ def build_loss(
 def build_views(recipe: Recipe) -> ImageViews | None:
     if recipe.views is None:
         return None
-    return ImageViews(**recipe.views.model_dump())
+    return ImageViews(**recipe.views.model_dump(exclude={"pair"}))
 
 
 def build_optimizer(recipe: Recipe, model: nn.Module, loss: nn.Module) -> torch.optim.Optimizer:

@@ -67,6 +67,7 @@ class ImageTask:
             recipe, num_classes=num_classes, image_size=size, in_channels=channels
         ).to(device)
         self.views = build_views(recipe)
+        self.both_views = recipe.views is None or recipe.views.pair == "both"
         self.self_supervised = recipe.train.self_supervised
         self.split, self.device, self.seed = split, device, recipe.train.seed
 
@@ -110,11 +111,8 @@ class ImageTask:
             z = gather_with_grad(self.model(images).float())
             return self.loss_fn(z, gather_with_grad(images), generator)
         if self.self_supervised:
-            first, second = (
-                (self.views(images, generator), self.views(images, generator))
-                if self.views
-                else (images, images)
-            )
+            first = self.views(images, generator) if self.views and self.both_views else images
+            second = self.views(images, generator) if self.views else images
             z1, z2 = self.model(first).float(), self.model(second).float()
             return global_batch_loss(self.loss_fn, z1, z2)
         inputs = self.views(images, generator) if self.views else images

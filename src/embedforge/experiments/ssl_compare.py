@@ -441,8 +441,12 @@ def markdown_report(results: dict) -> list[str]:
         "",
         *_markdown_table(*few_shot_table(results)),
         "",
-        "Figures: `few_shot.png`, `rsm.png` (cosine similarity of 1,000 test images sorted by "
-        "shape, one column per encoder, with histograms).",
+        "![few-shot curve](few_shot.png)",
+        "",
+        "Cosine similarity of up to 1,000 test images sorted by shape, one column per encoder, "
+        "with histograms:",
+        "",
+        "![representational similarity matrices](rsm.png)",
     ]
 
 

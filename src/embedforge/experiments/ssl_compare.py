@@ -376,8 +376,8 @@ def biased_table(results: dict) -> tuple[list[str], list[list[str]]]:
     rows = [
         [
             row["encoder"],
-            _percent(row["biased"]),
-            _percent(row["control"]),
+            _percent(row["biased"]) or "pending",
+            _percent(row["control"]) or "pending",
             _difference(row["biased"], row["control"]),
         ]
         for row in results["biased"]

@@ -38,6 +38,7 @@ import torch
 
 from embedforge.data.digits import ImageSplit
 from embedforge.data.dsprites import SHAPE_NAMES, dsprites
+from embedforge.encoders.batch_norm import estimate_batch_norm_statistics
 from embedforge.evaluate.html_page import grid, image, note, page, section
 from embedforge.evaluate.plots import few_shot_figure, rsm_grid_figure, write_png
 from embedforge.evaluate.probes import (
@@ -226,6 +227,7 @@ class _Runs:
             model = build_model(
                 bundled_recipe("dsprites_simclr.yaml"), image_size=image_size, in_channels=channels
             )
+            estimate_batch_norm_statistics(model, split.train_images)
             return (*self._embed(model, split), 0, None)
         recipe = self.recipe(encoder, train_items=len(split.train_labels), epochs=epochs)
         run = self.folder / _folder_name(run_name)

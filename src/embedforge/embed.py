@@ -24,10 +24,9 @@ from embedforge.evaluate.run_embeddings import RunEmbeddings, load_run_embedding
 from embedforge.recipe import PaletteDataSection, Recipe, load_recipe
 from embedforge.train.build import build_palettes, build_set_encoder
 from embedforge.train.checkpoint import (
-    BEST,
-    RECIPE,
     atomic_write,
     load_best_model,
+    run_recipe_path,
     save_best_model,
 )
 from embedforge.train.set_task import embed_sets
@@ -63,7 +62,7 @@ class PaletteRun:
     @classmethod
     def load(cls, run_dir: str | os.PathLike[str]) -> "PaletteRun":
         """Read ``recipe.yaml`` and the best weights of a run folder."""
-        run = cls.from_recipe(load_recipe(_recipe_path(run_dir)))
+        run = cls.from_recipe(load_recipe(run_recipe_path(run_dir)))
         load_best_model(run_dir, run.model)
         return run
 
@@ -89,14 +88,6 @@ class PaletteRun:
         columns = [f"emb_{i}" for i in range(vectors.shape[1])]
         index = pd.Index(palettes.ids, name=data.id_column or PALETTE_COLUMNS[-1])
         return pd.DataFrame(vectors.numpy(), index=index, columns=columns)
-
-
-def _recipe_path(run_dir: str | os.PathLike[str]) -> Path:
-    """``run_dir``'s recipe file, checked to be there (the weights are checked on loading)."""
-    path = Path(run_dir) / RECIPE
-    if not path.is_file():
-        raise UserError(f"{run_dir}: not a run folder (expected {RECIPE} and {BEST})")
-    return path
 
 
 def check_output_path(out: str | os.PathLike[str]) -> Path:

@@ -19,7 +19,7 @@ from embedforge.data.lazy_images import LazyImages
 from embedforge.errors import UserError
 from embedforge.recipe import DataSection, Recipe, load_recipe
 from embedforge.train.build import build_model
-from embedforge.train.checkpoint import RECIPE, load_best_model, save_best_model
+from embedforge.train.checkpoint import load_best_model, run_recipe_path, save_best_model
 from embedforge.train.image_task import embed_images
 
 
@@ -45,10 +45,7 @@ class ImageRun:
     @classmethod
     def load(cls, run_dir: str | os.PathLike[str]) -> "ImageRun":
         """Read ``recipe.yaml`` and the best weights of a run folder."""
-        path = Path(run_dir) / RECIPE
-        if not path.is_file():
-            raise UserError(f"{run_dir}: not a run folder (expected {RECIPE})")
-        run = cls.from_recipe(load_recipe(path))
+        run = cls.from_recipe(load_recipe(run_recipe_path(run_dir)))
         load_best_model(run_dir, run.model)
         return run
 

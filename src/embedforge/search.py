@@ -26,7 +26,7 @@ from embedforge.errors import UserError
 from embedforge.image_run import ImageRun
 from embedforge.index.embedding_index import EmbeddingIndex
 from embedforge.recipe import PaletteDataSection, load_recipe
-from embedforge.train.checkpoint import RECIPE, staged_folder
+from embedforge.train.checkpoint import run_recipe_path, staged_folder
 
 Source = str | os.PathLike[str] | pd.DataFrame
 
@@ -36,10 +36,7 @@ Run = PaletteRun | ImageRun
 
 def load_run(run_dir: str | os.PathLike[str]) -> Run:
     """The run in ``run_dir``, as the model for its kind of data: palettes or image files."""
-    path = Path(run_dir) / RECIPE
-    if not path.is_file():
-        raise UserError(f"{run_dir}: not a run folder (expected {RECIPE})")
-    if isinstance(load_recipe(path).data, PaletteDataSection):
+    if isinstance(load_recipe(run_recipe_path(run_dir)).data, PaletteDataSection):
         return PaletteRun.load(run_dir)
     return ImageRun.load(run_dir)
 

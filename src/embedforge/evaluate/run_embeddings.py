@@ -22,10 +22,9 @@ from torch import Tensor
 
 from embedforge.data.dsprites import SHAPE_NAMES
 from embedforge.data.synthetic_palettes import HUE_FAMILIES, synthetic_palettes
-from embedforge.errors import UserError
 from embedforge.recipe import DataSection, PaletteDataSection, Recipe, load_recipe
 from embedforge.train.build import build_data, build_model, build_palettes
-from embedforge.train.checkpoint import BEST, RECIPE, load_best_model
+from embedforge.train.checkpoint import load_best_model, run_recipe_path
 from embedforge.train.image_task import embed_images
 from embedforge.train.set_task import SetTask, embed_sets
 
@@ -72,9 +71,7 @@ class RunEmbeddings:
 def load_run_embeddings(run_dir: str | os.PathLike[str]) -> RunEmbeddings:
     """Embed the held-out and training items of ``run_dir`` with its best checkpoint."""
     run_dir = Path(run_dir)
-    if not (run_dir / RECIPE).is_file():
-        raise UserError(f"{run_dir}: not a run folder (expected {RECIPE} and {BEST})")
-    recipe = load_recipe(run_dir / RECIPE)
+    recipe = load_recipe(run_recipe_path(run_dir))
     if isinstance(recipe.data, PaletteDataSection):
         return _palette_embeddings(recipe, recipe.data, run_dir)
     return _image_embeddings(recipe, recipe.data, run_dir)

@@ -138,6 +138,14 @@ def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
+def run_recipe_path(run_dir: str | Path) -> Path:
+    """``run_dir``'s recipe file; a folder without one is not a run folder (a UserError)."""
+    path = Path(run_dir) / RECIPE
+    if not path.is_file():
+        raise UserError(f"{run_dir}: not a run folder (expected {RECIPE} and {BEST})")
+    return path
+
+
 def load_best_model(run_dir: str | Path, model: torch.nn.Module) -> None:
     """Put ``run_dir``'s best model weights into ``model`` (built from the run's recipe).
 

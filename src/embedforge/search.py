@@ -60,6 +60,19 @@ class Searcher:
     ) -> "Searcher":
         run = load_run(run_dir)
         frame = run.embed(collection, progress=progress)
+        return cls.from_embeddings(run, frame, metric=metric, kind=kind)
+
+    @classmethod
+    def from_embeddings(
+        cls,
+        run: Run,
+        frame: pd.DataFrame,
+        *,
+        metric: Literal["l2", "inner_product"] = "l2",
+        kind: Literal["flat", "ivf", "hnsw"] = "flat",
+    ) -> "Searcher":
+        """Index a collection ``run`` has already embedded (``frame``: ids as index, one
+        column per dimension), so a caller that wrote them out need not embed them again."""
         vectors = frame.to_numpy(dtype=np.float32)  # (n, d)
         return cls(
             run, EmbeddingIndex.build(vectors, frame.index.to_numpy(), metric=metric, kind=kind)

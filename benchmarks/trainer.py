@@ -122,7 +122,7 @@ def main() -> None:
             f"Command: `{command_line()}` ({date.today().isoformat()}; {machine_line()}).",
             "",
             f"configs/digits_triplet.yaml on two workloads, median of {args.repeats} interleaved "
-            "runs. Throughput counts",
+            "runs, each timed from building data and model to its last step. Throughput counts",
             "training images; the trainer's time includes its per-epoch checkpoints (about 2 ms",
             "each) and metrics.jsonl, and, in the 'trainer' rows, validation (embedding the",
             "held-out and training images and computing retrieval metrics every epoch).",

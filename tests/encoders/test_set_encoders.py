@@ -69,6 +69,18 @@ def test_rasterised_pixels_follow_the_weights() -> None:
     assert torch.allclose(shares, torch.tensor([0.7, 0.2, 0.1]), atol=0.02)
 
 
+def test_quantile_painting_gives_each_row_its_share_to_the_pixel() -> None:
+    values = torch.tensor([[[0.7, 1.0, 0.0, 0.0], [0.0, 0.5, 0.5, 0.5], [0.2, 0.0, 1.0, 0.0],
+                            [0.1, 0.0, 0.0, 1.0]]])  # a zero-weight row gets no pixel
+    mask = torch.tensor([[True, True, True, True]])
+    quantiles = RasterCNN.eval_quantiles(10)
+    image = rasterise(values, mask, size=10, generator=None, quantiles=quantiles)
+    counts = (image.flatten(2) == 1.0).sum(dim=2).squeeze(0)  # pixels per one-hot colour
+    assert counts.tolist() == [70, 20, 10]
+    scattered = image[0, 0].flatten().nonzero().squeeze(1)  # not one block of 70 pixels
+    assert int(scattered.max() - scattered.min()) > 80
+
+
 def test_raster_cnn_paints_a_new_picture_each_training_call() -> None:
     encoder = build(RasterCNN).train()
     values, mask = random_sets(3, 6, 4, 5)

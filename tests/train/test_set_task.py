@@ -9,10 +9,11 @@ from embedforge.errors import UserError
 from embedforge.losses import CosineTripletLoss
 from embedforge.recipe import parse_recipe
 from embedforge.train.build import build_palettes
-from embedforge.train.set_task import SetTask, trim_padding
+from embedforge.train.set_task import SetTask, embed_sets, trim_padding
 from embedforge.train.trainer import train
 
 CONFIGS = Path(__file__).parents[2] / "configs"
+CPU = torch.device("cpu")
 SMALL_ENCODERS = {
     "deep_sets": {"name": "deep_sets", "dim": 8, "hidden": 16},
     "set_transformer": {"name": "set_transformer", "dim": 8, "hidden": 16, "blocks": 1},
@@ -72,6 +73,16 @@ def test_trim_padding_keeps_every_real_row() -> None:
     sets = build_palettes(recipe.data).sets[:5]
     trimmed = trim_padding(sets)
     assert trimmed.max_rows == int(sets.sizes.max()) and torch.equal(trimmed.sizes, sets.sizes)
+
+
+@pytest.mark.parametrize("encoder", list(SMALL_ENCODERS))
+def test_embed_sets_returns_rows_in_input_order_whatever_the_chunking(encoder: str) -> None:
+    recipe = parse_recipe(small(encoder))
+    task = SetTask(recipe, build_palettes(recipe.data), CPU)
+    sets = task.train_sets[:40]
+    assert len(set(sets.sizes.tolist())) > 2  # chunks sorted by size differ from input order
+    one_by_one = torch.cat([embed_sets(task.model, sets[[i]], CPU) for i in range(len(sets))])
+    torch.testing.assert_close(embed_sets(task.model, sets, CPU, batch=7), one_by_one)
 
 
 @pytest.mark.parametrize("loss", ["ntxent", "cosine_triplet"])

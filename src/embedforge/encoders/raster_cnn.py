@@ -5,9 +5,11 @@ takes a colour drawn with probability equal to its share), kept so that the
 set encoders can be compared with it. The painting is one batched
 ``torch.multinomial`` draw for all sets, not a per-object loop, so the speed
 comparison is about the model and not about pandas. In training mode every
-call paints a new random picture (the original's only augmentation); in eval
-mode rows are put in a canonical order and painted with a fixed seed, so an
-exported embedding is deterministic and does not depend on row order.
+call paints a new random picture (the original's only augmentation). In eval
+mode the picture is fixed: rows in a canonical order, each colour given its share
+of the pixels (to the pixel) at positions fixed by a seed, so an exported
+embedding depends on the set alone: not on its row order, nor on the batch it is
+embedded in.
 """
 
 import torch
@@ -21,13 +23,24 @@ def rasterise(
     size: int,
     generator: torch.Generator | None,
     weight_index: int = 0,
+    quantiles: Tensor | None = None,
 ) -> Tensor:
-    """(values (B, M, F), mask (B, M)) -> (B, F-1, size, size) images of the non-weight features."""
+    """(values (B, M, F), mask (B, M)) -> (B, F-1, size, size) images of the non-weight features.
+
+    Each pixel shows a row drawn with probability equal to its weight: at random from
+    ``generator``, or, given ``quantiles`` (size², values in (0, 1)), pixel p shows the row
+    whose share of the cumulative weight covers ``quantiles[p]`` (the same for every set).
+    """
     weights = values[..., weight_index] * mask  # (B, M)
     weights = torch.where(weights.sum(dim=1, keepdim=True) > 0, weights, mask.float() + 1e-12)
-    pixels = torch.multinomial(
-        weights, size * size, replacement=True, generator=generator
-    )  # (B, P)
+    if quantiles is None:
+        pixels = torch.multinomial(
+            weights, size * size, replacement=True, generator=generator
+        )  # (B, P)
+    else:
+        cumulative = weights.cumsum(dim=1) / weights.sum(dim=1, keepdim=True)  # (B, M)
+        targets = quantiles.to(cumulative).expand(len(weights), -1).contiguous()  # (B, P)
+        pixels = torch.searchsorted(cumulative, targets, right=True).clamp_max(weights.shape[1] - 1)
     features = torch.cat([values[..., :weight_index], values[..., weight_index + 1 :]], dim=-1)
     painted = features.gather(
         1, pixels.unsqueeze(-1).expand(-1, -1, features.shape[-1])
@@ -82,11 +95,25 @@ class RasterCNN(nn.Module):
         self.dim = dim
 
     def forward(self, values: Tensor, mask: Tensor) -> Tensor:
-        generator = None
+        quantiles = None
         if not self.training:
             values, mask = canonical_order(values, mask)
-            generator = torch.Generator(device=values.device).manual_seed(self.EVAL_SEED)
+            quantiles = self.eval_quantiles(self.image_size)
         images = rasterise(
-            values, mask, size=self.image_size, generator=generator, weight_index=self.weight_index
+            values,
+            mask,
+            size=self.image_size,
+            generator=None,
+            weight_index=self.weight_index,
+            quantiles=quantiles,
         )
         return self.output(self.cnn(images))
+
+    @classmethod
+    def eval_quantiles(cls, size: int) -> Tensor:
+        """``(size²,)`` evenly spaced quantiles at seeded pixel positions: each row gets its
+        share of the pixels, scattered as in a random painting, identically for every set."""
+        pixels = size * size
+        evenly = (torch.arange(pixels, dtype=torch.float64) + 0.5) / pixels
+        scatter = torch.randperm(pixels, generator=torch.Generator().manual_seed(cls.EVAL_SEED))
+        return evenly[scatter]

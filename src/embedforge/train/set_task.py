@@ -61,14 +61,21 @@ def embed_sets(
     batch: int = 1024,
     progress: bool = False,
 ) -> Tensor:
-    """``(n, d)`` float32 embeddings on the CPU, in eval mode, ``batch`` sets at a time."""
+    """``(n, d)`` float32 embeddings on the CPU, in eval mode, ``batch`` sets at a time.
+
+    Sets go through in order of size, so each chunk is padded only to its own largest set
+    (a set encoder's output does not depend on the other sets of its batch); the rows come
+    back in the input's order.
+    """
     model.eval()
+    by_size = sets.sizes.argsort(stable=True)  # (n,)
     chunks = []
     starts = range(0, len(sets), batch)
     for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress):
-        chunk = trim_padding(sets[start : start + batch]).to(device)
+        chunk = trim_padding(sets[by_size[start : start + batch]]).to(device)
         chunks.append(model(chunk.values, chunk.mask).float().cpu())  # (batch, d)
-    return torch.cat(chunks)
+    in_size_order = torch.cat(chunks)  # (n, d)
+    return torch.empty_like(in_size_order).index_copy_(0, by_size, in_size_order)
 
 
 class SetTask:

@@ -70,8 +70,9 @@ def test_rasterised_pixels_follow_the_weights() -> None:
 
 
 def test_quantile_painting_gives_each_row_its_share_to_the_pixel() -> None:
-    values = torch.tensor([[[0.7, 1.0, 0.0, 0.0], [0.0, 0.5, 0.5, 0.5], [0.2, 0.0, 1.0, 0.0],
-                            [0.1, 0.0, 0.0, 1.0]]])  # a zero-weight row gets no pixel
+    values = torch.tensor(
+        [[[0.7, 1.0, 0.0, 0.0], [0.0, 0.5, 0.5, 0.5], [0.2, 0.0, 1.0, 0.0], [0.1, 0.0, 0.0, 1.0]]]
+    )  # a zero-weight row gets no pixel
     mask = torch.tensor([[True, True, True, True]])
     quantiles = RasterCNN.eval_quantiles(10)
     image = rasterise(values, mask, size=10, generator=None, quantiles=quantiles)

@@ -90,8 +90,12 @@ def test_softmax_vae_and_projection_sections() -> None:
             "train.self_supervised needs loss 'ntxent'",
         ),
         (
-            {"data": {"source": "palettes"}, "projection": {"hidden_dim": 8, "dim": 8}},
-            "section 'projection' is for images",
+            {
+                "data": {"source": "palettes"},
+                "loss": {"name": "cosine_triplet"},
+                "projection": {"hidden_dim": 8, "dim": 8},
+            },
+            "section 'projection' needs loss 'ntxent' for palettes",
         ),
     ],
 )

@@ -33,6 +33,10 @@ class PaletteEmbedder:
     ``feature_columns`` name its columns (``transform`` then indexes by ``id_column``).
     Training uses every object but a small held-out subset (for the validation metric), two
     random views per object and NT-Xent over the batch; the best epoch's weights are kept.
+    ``projection`` (default on) puts SimCLR's projection head (``dim`` -> ``2·dim`` ->
+    ``dim``) between the embedding and the loss, for training only: the exported embedding
+    keeps more of the colours (hue, saturation, lightness) that the loss would otherwise
+    make it invariant to (measured in ``benchmarks/results/palettes.md``).
 
     The defaults train the Set Transformer (hidden 64) for 10 epochs of batches of 512 on
     ~24,000 palettes in about 2¼ minutes on a shared 2-core CPU (about 11 s an epoch; view
@@ -58,6 +62,7 @@ class PaletteEmbedder:
         batch_size: int = 512,
         lr: float = 2e-3,
         temperature: float = 0.1,
+        projection: bool = True,
         colour_space: Literal["rgb", "lab"] = "rgb",
         id_column: str | None = None,
         weight_column: str | None = None,
@@ -73,6 +78,7 @@ class PaletteEmbedder:
         self.batch_size = batch_size
         self.lr = lr
         self.temperature = temperature
+        self.projection = projection
         self.colour_space = colour_space
         self.id_column = id_column
         self.weight_column = weight_column
@@ -89,6 +95,7 @@ class PaletteEmbedder:
         "batch_size",
         "lr",
         "temperature",
+        "projection",
         "colour_space",
         "id_column",
         "weight_column",
@@ -126,6 +133,9 @@ class PaletteEmbedder:
                 },
                 "encoder": {"name": self.encoder, "dim": self.dim},
                 "loss": {"name": "ntxent", "temperature": self.temperature},
+                "projection": (
+                    {"hidden_dim": 2 * self.dim, "dim": self.dim} if self.projection else None
+                ),
                 "optimizer": {"name": "adamw", "lr": self.lr, "weight_decay": 1e-4},
                 "schedule": {"name": "cosine", "warmup_epochs": min(1.0, self.epochs / 5)},
                 "train": {
@@ -207,6 +217,7 @@ class PaletteEmbedder:
             batch_size=recipe.train.batch_size,
             lr=recipe.optimizer.lr,
             temperature=getattr(loss, "temperature", cls().temperature),
+            projection=recipe.projection is not None,
             colour_space=recipe.data.colour_space,
             id_column=recipe.data.id_column,
             weight_column=recipe.data.weight_column,

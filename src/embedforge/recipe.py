@@ -322,12 +322,11 @@ class TrainSection(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
-_IMAGE_ONLY = ("embedder", "sampler", "views", "projection")
+_IMAGE_ONLY = ("embedder", "sampler", "views")
 _IMAGE_DEFAULTS: dict[str, Any] = {
     "embedder": EmbedderSection(),
     "sampler": None,
     "views": None,
-    "projection": None,
 }
 _IMAGE_METRICS = ("precision_at_1", "r_precision", "mean_average_precision_at_r")
 
@@ -391,6 +390,8 @@ class Recipe(_Section):
                 problems.append(f"encoder.name must be one of {SET_ENCODERS} for palettes")
             if self.loss.name not in ("ntxent", "cosine_triplet"):
                 problems.append("loss.name must be 'ntxent' or 'cosine_triplet' for palettes")
+            elif self.loss.name == "cosine_triplet" and self.projection is not None:
+                problems.append("section 'projection' needs loss 'ntxent' for palettes")
             if self.train.best_metric != "view_precision_at_1":
                 problems.append("train.best_metric must be 'view_precision_at_1' for palettes")
             if self.train.self_supervised:

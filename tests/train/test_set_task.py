@@ -7,6 +7,7 @@ import torch
 from embedforge.cli import main
 from embedforge.errors import UserError
 from embedforge.losses import CosineTripletLoss
+from embedforge.losses.projected import Projected
 from embedforge.recipe import parse_recipe
 from embedforge.train.build import build_palettes
 from embedforge.train.set_task import SetTask, embed_sets, trim_padding
@@ -100,6 +101,17 @@ def test_batch_loss_is_finite_with_a_gradient_on_every_parameter(encoder: str, l
     metrics = task.validate()
     assert 0.0 <= metrics["view_precision_at_1"] <= 1.0
     assert task.validate() == metrics  # fixed validation views
+
+
+def test_projection_head_trains_on_the_set_embedding_which_stays_the_output() -> None:
+    raw = small("set_transformer") | {"projection": {"hidden_dim": 12, "dim": 5}}
+    task = SetTask(parse_recipe(raw), build_palettes(parse_recipe(raw).data), CPU)
+    assert isinstance(task.loss_fn, Projected)
+    batch = next(iter(task.batches(0)))
+    task.batch_loss(batch, torch.Generator().manual_seed(0)).backward()
+    for name, parameter in task.loss_fn.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+    assert embed_sets(task.model, task.validation_sets, CPU).shape == (30, 8)  # encoder.dim
 
 
 def test_cosine_triplet_negative_is_the_next_objects_second_view() -> None:

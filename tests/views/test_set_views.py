@@ -35,6 +35,8 @@ def test_permutation_keeps_each_sets_rows() -> None:
     for i in range(len(batch)):
         assert torch.equal(sorted_rows(view, i), sorted_rows(batch, i))
     assert torch.equal(view.values[~view.mask], torch.zeros_like(view.values[~view.mask]))
+    packed = torch.arange(batch.max_rows) < batch.sizes[:, None]  # (n, m): padding last
+    assert torch.equal(view.mask, packed)  # so trim_padding can cut it
 
 
 def test_dirichlet_weights_sum_to_one_and_centre_on_the_true_weights() -> None:

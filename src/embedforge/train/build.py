@@ -162,7 +162,9 @@ def build_loss(
     """
     name, options = recipe.loss.name, recipe.loss.model_dump(exclude={"name"})
     projection = recipe.projection
-    size = projection.dim if projection else recipe.embedder.dim  # what the loss sees
+    sets = isinstance(recipe.encoder, SetEncoderSection)
+    embedding_dim = recipe.encoder.dim if sets else recipe.embedder.dim
+    size = projection.dim if projection else embedding_dim  # what the loss sees
     if name in ("arcface", "softmax"):
         loss = LOSSES[name](num_classes, size, **options)
     elif name == "vae":
@@ -173,7 +175,7 @@ def build_loss(
         loss = LOSSES[name](**options)
     if projection is None:
         return loss
-    head = ProjectionHead(recipe.embedder.dim, projection.hidden_dim, projection.dim)
+    head = ProjectionHead(embedding_dim, projection.hidden_dim, projection.dim)
     return Projected(head, loss)
 
 

@@ -18,8 +18,9 @@ from embedforge.data.set_batch import SetBatch
 
 
 def permute_rows(batch: SetBatch, generator: torch.Generator) -> SetBatch:
-    """Each set's rows in a new random order (padding moves with its rows)."""
+    """Each set's real rows in a new random order, padding kept last (so it can be trimmed)."""
     keys = torch.rand(batch.mask.shape, generator=generator, device=batch.mask.device)
+    keys = keys.masked_fill(~batch.mask, 2.0)  # padding sorts after every real row
     order = keys.argsort(dim=1)  # (n, m)
     values = batch.values.gather(1, order.unsqueeze(-1).expand_as(batch.values))
     return SetBatch(values, batch.mask.gather(1, order))

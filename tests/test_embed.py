@@ -11,6 +11,7 @@ from embedforge.cli import main
 from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.embed import PaletteRun
 from embedforge.errors import UserError
+from embedforge.image_run import ImageRun
 from embedforge.recipe import parse_recipe
 from embedforge.train.build import build_data
 from embedforge.train.trainer import train
@@ -118,6 +119,26 @@ def test_without_data_a_run_exports_its_own_items(tmp_path: Path, capsys) -> Non
     assert (frame["split"] == "train").sum() == len(split.train_labels)
     test = frame[frame["split"] == "test"]
     assert test.index[0] == "test_0" and test["label"].tolist() == split.test_labels.tolist()
+
+
+def test_an_image_folder_run_embeds_a_folder_of_new_images(
+    reid_run: Path, reid_folder: Path, tmp_path: Path
+) -> None:
+    images = reid_folder / "images"
+    out = tmp_path / "images.parquet"
+    assert embed(reid_run, images, out) == 0
+    frame = pd.read_parquet(out).set_index("image")
+    assert sorted(frame.index) == sorted(path.name for path in images.iterdir())
+    own = ImageRun.load(reid_run).embed(images, progress=False)  # the same model in Python
+    np.testing.assert_allclose(frame.loc[own.index].to_numpy(), own.to_numpy(), rtol=1e-6)
+
+
+def test_image_files_with_a_digits_run_are_one_clear_error(tmp_path: Path, capsys) -> None:
+    recipe = parse_recipe({"embedder": {"dim": 8}, "train": {"epochs": 1}})
+    train(recipe, tmp_path / "run", progress=False)
+    assert embed(tmp_path / "run", tmp_path, tmp_path / "out.parquet") == 2
+    assert "image_folder" in capsys.readouterr().err
+    assert not (tmp_path / "out.parquet").exists()
 
 
 def test_the_console_script_prints_no_traceback(run_dir: Path, tmp_path: Path) -> None:

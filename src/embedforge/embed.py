@@ -1,4 +1,4 @@
-"""Embed palettes with a trained run: one row per object, written to Parquet or CSV.
+"""Embed data with a trained run: one row per object or image, written to Parquet or CSV.
 
 A run folder holds ``recipe.yaml`` and ``checkpoints/best.safetensors``; the model is
 rebuilt from the recipe and its weights read with
@@ -21,6 +21,7 @@ from torch import nn
 from embedforge.data.palettes import PALETTE_COLUMNS
 from embedforge.errors import UserError
 from embedforge.evaluate.run_embeddings import RunEmbeddings, load_run_embeddings
+from embedforge.image_run import ImageRun
 from embedforge.recipe import PaletteDataSection, Recipe, load_recipe
 from embedforge.train.build import build_palettes, build_set_encoder
 from embedforge.train.checkpoint import (
@@ -90,6 +91,16 @@ class PaletteRun:
         return pd.DataFrame(vectors.numpy(), index=index, columns=columns)
 
 
+Run = PaletteRun | ImageRun
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> Run:
+    """The run in ``run_dir``, as the model for its kind of data: palettes or image files."""
+    if isinstance(load_recipe(run_recipe_path(run_dir)).data, PaletteDataSection):
+        return PaletteRun.load(run_dir)
+    return ImageRun.load(run_dir)
+
+
 def check_output_path(out: str | os.PathLike[str]) -> Path:
     """The output path, if its extension names a format we write (checked before any work)."""
     out = Path(out)
@@ -138,8 +149,9 @@ def embed_file(
 ) -> pd.DataFrame:
     """The ``embedforge embed`` command: load the run, embed ``data``, write ``out``.
 
-    Without ``data``, the run's own items (its training and held-out split) are embedded:
-    the way to export an image run's embeddings.
+    ``data``: a palette table for a palette run; a folder of images or an ``image`` CSV for
+    a run trained on an image folder. Without ``data``, the run's own items (its training
+    and held-out split) are embedded: the way to export a digits or dSprites run.
     """
     check_output_path(out)
     if data is None:
@@ -147,7 +159,7 @@ def embed_file(
     else:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        frame = PaletteRun.load(run_dir).embed(data, device=device, progress=progress)
+        frame = load_run(run_dir).embed(data, device=device, progress=progress)
     write_embeddings(frame, out)
     width = sum(column.startswith("emb_") for column in frame.columns)
     print(f"embedded {len(frame)} items into {width} dimensions: {out}")

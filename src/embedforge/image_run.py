@@ -52,7 +52,13 @@ class ImageRun:
     def save(self, run_dir: str | os.PathLike[str]) -> None:
         save_best_model(run_dir, self.recipe.to_yaml(), self.model)
 
-    def embed(self, source: str | os.PathLike[str], *, progress: bool = True) -> pd.DataFrame:
+    def embed(
+        self,
+        source: str | os.PathLike[str],
+        *,
+        device: str | torch.device = "cpu",
+        progress: bool = True,
+    ) -> pd.DataFrame:
         """One row per image (index: ``image``, its file name), columns ``emb_0 … emb_{d-1}``.
 
         ``source``: a folder (every image file in it) or a CSV with an ``image`` column of
@@ -71,7 +77,8 @@ class ImageRun:
                 label_column=None,
             )
         images = LazyImages(folder, torch.arange(len(folder)))
-        vectors = embed_images(self.model, images, torch.device("cpu"), progress=progress)
+        device = torch.device(device)
+        vectors = embed_images(self.model.to(device), images, device, progress=progress)
         columns = [f"emb_{i}" for i in range(vectors.shape[1])]
         index = pd.Index(folder.image_names, name="image")
         return pd.DataFrame(vectors.numpy(), index=index, columns=columns)

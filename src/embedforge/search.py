@@ -21,24 +21,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from embedforge.embed import PaletteRun
+from embedforge.embed import Run, load_run
 from embedforge.errors import UserError
-from embedforge.image_run import ImageRun
 from embedforge.index.embedding_index import EmbeddingIndex
-from embedforge.recipe import PaletteDataSection, load_recipe
-from embedforge.train.checkpoint import run_recipe_path, staged_folder
+from embedforge.train.checkpoint import staged_folder
 
 Source = str | os.PathLike[str] | pd.DataFrame
-
-
-Run = PaletteRun | ImageRun
-
-
-def load_run(run_dir: str | os.PathLike[str]) -> Run:
-    """The run in ``run_dir``, as the model for its kind of data: palettes or image files."""
-    if isinstance(load_recipe(run_recipe_path(run_dir)).data, PaletteDataSection):
-        return PaletteRun.load(run_dir)
-    return ImageRun.load(run_dir)
 
 
 @dataclass

@@ -339,8 +339,8 @@ class Recipe(_Section):
     Palettes (``data.source: palettes``): a set encoder (default ``set_transformer``) whose
     output is the embedding, ``ntxent`` (or ``cosine_triplet``), ``set_views`` (default: the
     :class:`~embedforge.views.set_views.SetViews` defaults), ``best_metric:
-    view_precision_at_1``; the image-only sections (embedder, sampler, views, projection) are
-    refused.
+    view_precision_at_1``, and a ``projection`` head when one is given (with ``ntxent``);
+    the image-only sections (embedder, sampler, views) are refused.
     """
 
     data: AnyDataSection = DataSection()

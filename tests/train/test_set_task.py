@@ -104,8 +104,8 @@ def test_batch_loss_is_finite_with_a_gradient_on_every_parameter(encoder: str, l
 
 
 def test_projection_head_trains_on_the_set_embedding_which_stays_the_output() -> None:
-    raw = small("set_transformer") | {"projection": {"hidden_dim": 12, "dim": 5}}
-    task = SetTask(parse_recipe(raw), build_palettes(parse_recipe(raw).data), CPU)
+    recipe = parse_recipe(small("set_transformer") | {"projection": {"hidden_dim": 12, "dim": 5}})
+    task = SetTask(recipe, build_palettes(recipe.data), CPU)
     assert isinstance(task.loss_fn, Projected)
     batch = next(iter(task.batches(0)))
     task.batch_loss(batch, torch.Generator().manual_seed(0)).backward()

@@ -79,9 +79,8 @@ def forward_by_size(
         part = part.to(device) if device is not None else part
         outputs.append(model(part.values, part.mask).float())  # (chunk, d)
     in_size_order = torch.cat(outputs)  # (n, d)
-    positions = torch.arange(len(by_size), device=by_size.device)
-    inverse = torch.empty_like(by_size).scatter_(0, by_size, positions)  # input row -> output row
-    return in_size_order[inverse.to(in_size_order.device)]
+    rows = by_size.to(in_size_order.device)  # where each output row goes back to
+    return torch.empty_like(in_size_order).index_copy(0, rows, in_size_order)
 
 
 @torch.no_grad()

@@ -33,7 +33,14 @@ from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 from torch import Tensor
 
 from embedforge.evaluate import retrieval_metrics
-from measure import MIB, command_line, machine_line, peak_memory_mib, write_report
+from measure import (
+    MIB,
+    command_line,
+    machine_line,
+    peak_memory_mib,
+    pin_allocator_for_peak_memory,
+    write_report,
+)
 
 DIM = 128
 NUM_CLASSES = 100
@@ -118,6 +125,7 @@ def main() -> None:
         "--out", type=Path, default=Path(__file__).parent / "results" / "evaluate.md"
     )
     args = parser.parse_args()
+    pin_allocator_for_peak_memory()
     sizes = (2_000, 5_000) if args.quick else (20_000, 50_000, 100_000)
     full_k_sizes = sizes[:1]  # PML k=None: the smallest size only, and only if it fits
 

@@ -31,7 +31,14 @@ from embedforge.losses.contrastive import ContrastiveLoss
 from embedforge.losses.ntxent import NTXentLoss
 from embedforge.losses.supcon import SupConLoss
 from embedforge.losses.triplet import TripletMarginLoss
-from measure import command_line, machine_line, median_seconds, peak_memory_mib, write_report
+from measure import (
+    command_line,
+    machine_line,
+    median_seconds,
+    peak_memory_mib,
+    pin_allocator_for_peak_memory,
+    write_report,
+)
 
 DIM = 128
 SAMPLES_PER_CLASS = 8
@@ -231,6 +238,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "losses.md")
     args = parser.parse_args()
+    pin_allocator_for_peak_memory()
     sizes = (128, 256) if args.quick else (128, 256, 512, 1024, 2048)
     ntxent_sizes = sizes if args.quick else (*sizes, 4096)
     torch.manual_seed(args.seed)

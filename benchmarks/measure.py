@@ -4,10 +4,12 @@ Peak memory is read in-process on Linux: writing "5" to /proc/self/clear_refs
 resets the process's high-water mark of resident memory (VmHWM), so the peak
 of one call is VmHWM after it minus VmRSS before it. PyTorch's CPU allocator
 does not cache; glibc would (its mmap threshold grows after each large free,
-so later tensors come from a heap it keeps resident), so importing this module
-pins glibc's mmap and trim thresholds at 64 KiB: every tensor larger than that
-is its own mapping, returned to the system when freed, and each call's peak
-is its own.
+so later tensors come from a heap it keeps resident), so a benchmark that
+measures peak memory first calls :func:`pin_allocator_for_peak_memory`: every
+tensor larger than 64 KiB is then its own mapping, returned to the system when
+freed, and each call's peak is its own. That makes every large allocation a
+fresh mapping (a training loop ran 1.75× slower under it), so benchmarks that
+only time do not call it: they run under the allocator a user's process has.
 """
 
 import ctypes
@@ -26,13 +28,11 @@ MIB = 2**20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters from <malloc.h>
 
 
-def _pin_glibc_thresholds(threshold: int = 64 * 1024) -> None:
+def pin_allocator_for_peak_memory(threshold: int = 64 * 1024) -> None:
+    """Pin glibc's mmap and trim thresholds, for this whole process (see the module)."""
     libc = ctypes.CDLL("libc.so.6")
     libc.mallopt(_M_MMAP_THRESHOLD, threshold)
     libc.mallopt(_M_TRIM_THRESHOLD, threshold)
-
-
-_pin_glibc_thresholds()
 
 
 def _status_bytes(field: str) -> int:

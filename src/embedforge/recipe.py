@@ -313,6 +313,12 @@ class TrainSection(_Section):
     validate_every: int = Field(
         1, gt=0, description="validate every N epochs (and always after the last)"
     )
+    checkpoint_interval_s: float = Field(
+        30.0,
+        ge=0,
+        description="seconds between 'last' checkpoints (0: every epoch; the final epoch and an "
+        "early stop are always saved)",
+    )
     best_metric: Literal[
         "precision_at_1", "r_precision", "mean_average_precision_at_r", "view_precision_at_1"
     ] = Field(

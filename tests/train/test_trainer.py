@@ -13,8 +13,10 @@ from embedforge.cli import main
 from embedforge.errors import UserError
 from embedforge.losses import ArcFaceLoss
 from embedforge.recipe import load_recipe, parse_recipe
+from embedforge.train import trainer as trainer_module
 from embedforge.train.build import build_model, build_optimizer, check_optimizer_covers
 from embedforge.train.checkpoint import load_state
+from embedforge.train.image_task import ImageTask
 from embedforge.train.trainer import BEST, LAST, build_task, train
 
 CONFIGS = Path(__file__).parents[2] / "configs"
@@ -54,9 +56,49 @@ def test_seeded_runs_are_identical(tmp_path: Path) -> None:
     assert all(torch.equal(a[key], b[key]) for key in a)
 
 
+def _record_saves(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """(file name, epoch) of every checkpoint the trainer writes from now on."""
+    saves: list[tuple[str, int]] = []
+    save_state = trainer_module.save_state
+
+    def recording(path: Path, state: dict) -> None:
+        saves.append((path.name, state["epoch"]))
+        save_state(path, state)
+
+    monkeypatch.setattr(trainer_module, "save_state", recording)
+    return saves
+
+
+@pytest.mark.parametrize(("interval", "last_epochs"), [(0, [0, 1, 2]), (1e9, [2])])
+def test_last_checkpoint_waits_for_its_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interval: float, last_epochs: list[int]
+) -> None:
+    saves = _record_saves(monkeypatch)
+    recipe = parse_recipe({**SMALL, "train": {**SMALL["train"], "checkpoint_interval_s": interval}})
+    train(recipe, tmp_path / "run", progress=False)
+    assert [epoch for name, epoch in saves if name == Path(LAST).name] == last_epochs
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_patience_stops_early_and_saves_where_it_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saves = _record_saves(monkeypatch)
+    falling = iter([0.9, 0.8, 0.85, 0.7, 0.95])  # best at epoch 0, then 2 epochs without a gain
+    monkeypatch.setattr(
+        ImageTask, "validate", lambda self: {"mean_average_precision_at_r": next(falling)}
+    )
+    settings = {"epochs": 5, "patience": 2, "checkpoint_interval_s": 1e9}
+    recipe = parse_recipe({**SMALL, "train": {**SMALL["train"], **settings}})
+    result = train(recipe, tmp_path / "run", progress=False)
+    assert (result.epochs_run, result.best_epoch, result.best_value) == (3, 0, 0.9)
+    assert saves == [(Path(BEST).name, 0), (Path(LAST).name, 2)]
+    assert load_state(tmp_path / "run" / LAST)["epoch"] == 2
+
+
 def test_killed_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
     recipe = CONFIGS / "digits_triplet.yaml"
-    overrides = ["--set", "train.epochs=6"]
+    overrides = ["--set", "train.epochs=6", "--set", "train.checkpoint_interval_s=0"]
     command = [sys.executable, "-m", "embedforge", "train", str(recipe), *overrides]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     subprocess.run(

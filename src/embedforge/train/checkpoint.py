@@ -132,10 +132,23 @@ def load_state(path: str | Path) -> dict[str, Any]:
 
 
 def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The epochs recorded in ``run_dir``'s history, oldest first ([] when there is none)."""
+    """The epochs recorded in ``run_dir``'s history, oldest first ([] when there is none).
+
+    The trainer appends one line per epoch, so a run killed mid-write can leave its last line
+    cut short: that line is dropped (the epoch is redone on resume).
+    """
     path = Path(run_dir) / HISTORY
-    lines = path.read_text().splitlines() if path.is_file() else []
-    return [json.loads(line) for line in lines if line.strip()]
+    lines = (
+        [line for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    )
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number < len(lines):
+                raise UserError(f"{path}, line {number}: not a JSON object") from None
+    return rows
 
 
 def run_recipe_path(run_dir: str | Path) -> Path:

@@ -3,7 +3,8 @@
 The step is visible in one screen; accumulation, clipping, mixed precision and
 checkpointing are a few plain lines each. Every epoch re-seeds all randomness
 from (seed, epoch), so a run resumed from its last checkpoint (written at the
-end of each epoch) continues exactly as the uninterrupted run would have.
+end of an epoch, at most every ``train.checkpoint_interval_s``) continues exactly
+as the uninterrupted run would have.
 
 Under ``torchrun`` the model is wrapped in DistributedDataParallel (on GPUs
 with synchronous batch norm, so statistics span the global batch; on the CPU
@@ -16,6 +17,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import torch
 from torch import nn
@@ -69,9 +71,15 @@ def build_task(
     return ImageTask(recipe, data or build_data(recipe.data), device)
 
 
-def _write_history(run_dir: Path, history: list[dict]) -> None:
-    text = "".join(json.dumps(row) + "\n" for row in history)
+def _open_history(run_dir: Path, kept: list[dict]) -> TextIO:
+    """metrics.jsonl holding ``kept`` (a resumed run's earlier epochs), open for appending.
+
+    Each epoch appends its line instead of rewriting the file (1 ms an epoch, which short
+    epochs notice): a kill can at most cut the last line short, and read_history drops it.
+    """
+    text = "".join(json.dumps(row) + "\n" for row in kept)
     atomic_write(run_dir / HISTORY, lambda tmp: tmp.write_text(text))
+    return (run_dir / HISTORY).open("a", encoding="utf-8")
 
 
 def train(
@@ -123,12 +131,14 @@ def train(
             state["best_epoch"],
         )
         history = read_history(run_dir)[:start_epoch]
-    writer = None
+    writer = history_file = None
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(run_dir / RECIPE, lambda tmp: tmp.write_text(recipe.to_yaml()))
         writer = SummaryWriter(run_dir / "tensorboard")  # a resumed run adds an events file
+        history_file = _open_history(run_dir, history)
 
+    last_saved = time.monotonic()  # a resume point costs a few ms: at most one per interval
     epochs = tqdm(
         range(start_epoch, settings.epochs),
         desc="training",
@@ -180,7 +190,10 @@ def train(
                 run_dir / BEST,
                 {"model": model.state_dict(), "loss": loss_fn.state_dict(), "epoch": epoch},
             )
-        if main:
+        patience = settings.patience
+        stopping = validating and patience is not None and epoch - best_epoch >= patience
+        due = time.monotonic() - last_saved >= settings.checkpoint_interval_s
+        if main and (due or stopping or epoch + 1 == settings.epochs):
             last = {
                 "model": model.state_dict(),
                 "loss": loss_fn.state_dict(),
@@ -192,18 +205,21 @@ def train(
                 "best_epoch": best_epoch,
             }
             save_state(run_dir / LAST, last)
-            _write_history(run_dir, history)
+            last_saved = time.monotonic()
+        if main:
+            history_file.write(json.dumps(row) + "\n")
+            history_file.flush()
             for name, number in row.items():
                 if name != "epoch":
                     writer.add_scalar(name, number, epoch)
             writer.flush()
         shown = {settings.best_metric: f"{value:.4f}"} if validating else {}
         epochs.set_postfix(loss=f"{row['loss']:.4f}", **shown)
-        patience = settings.patience
-        if validating and patience is not None and epoch - best_epoch >= patience:
+        if stopping:
             break
-    if writer is not None:
+    if main:
         writer.close()
+        history_file.close()
     return TrainResult(run_dir, len(history), best_epoch, best_value, history)
 
 

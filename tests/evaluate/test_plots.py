@@ -180,7 +180,8 @@ def test_few_shot_figure(chance) -> None:
         "raster_cnn": [(f, 0.3 + 0.5 * f**0.5) for f in fractions[2:]],
         "one point": [(1.0, 0.9)],
     }
-    assert _about(_size(few_shot_figure(curves, title="few-shot", chance=chance)), plots.PANEL)
+    png = few_shot_figure(curves, title="few-shot", chance=chance)
+    assert _about(_size(png), plots.LEGEND_PANEL)
 
 
 def test_few_shot_figure_needs_a_curve() -> None:

@@ -37,6 +37,8 @@ from embedforge.train.checkpoint import atomic_write
 DPI = 100
 PANEL = (6.0, 4.5)
 """Width and height in inches of a one-panel figure."""
+LEGEND_PANEL = (8.5, 4.5)
+"""A one-panel figure with its legend beside the axes: many curves' legend would hide some."""
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 SIMILARITY_COLORMAP = "RdBu_r"
@@ -211,7 +213,7 @@ def few_shot_figure(
     encoder (name → ``(fraction, accuracy)`` points), and a dashed chance level when given."""
     if not curves:
         raise ValueError("few_shot_figure needs at least one curve")
-    figure = _figure(*PANEL)
+    figure = _figure(*LEGEND_PANEL)
     axes = figure.subplots()
     fractions = set()
     for name, points in curves.items():
@@ -225,7 +227,7 @@ def few_shot_figure(
     axes.set_xticks(ticks, [f"{100 * fraction:g}%" for fraction in ticks])
     axes.minorticks_off()
     axes.set(title=title, xlabel="labelled fraction of the training set", ylabel="accuracy")
-    axes.legend()
+    figure.legend(loc="outside right upper", fontsize="small")
     return _png(figure)
 
 

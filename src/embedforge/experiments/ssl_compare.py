@@ -84,7 +84,12 @@ ENCODERS = (
         "dsprites_simclr.yaml",
         ("projection.hidden_dim=256", "projection.dim=64"),
     ),
-    Encoder("SimCLR, temperature 0.1", "dsprites_simclr.yaml", ("loss.temperature=0.1",)),
+    Encoder(
+        "SimCLR, temperature 0.1",
+        "dsprites_simclr.yaml",
+        ("loss.temperature=0.1",),
+        in_biased_test=True,
+    ),
     Encoder("VAE", "dsprites_vae.yaml", tutorial=45.75),  # last: by far the longest to train
 )
 

@@ -39,7 +39,7 @@ class PaletteEmbedder:
     make it invariant to (measured in ``benchmarks/results/palettes.md``).
 
     The defaults train the Set Transformer (hidden 64) for 10 epochs of batches of 512 on
-    ~24,000 palettes in under a minute on a 2-core CPU (measured: 49 s, view matching P@1
+    ~24,000 palettes in under a minute on a 2-core CPU (measured: 51 s, view matching P@1
     on held-out objects 0.958). ``encoder="deep_sets"`` is about 3x faster (15 s) but keeps
     less of the colours (``benchmarks/results/palettes.md``). ``save(DIR)`` writes a run
     folder that :meth:`load` and ``embedforge embed DIR`` both read.

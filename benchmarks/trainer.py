@@ -148,7 +148,9 @@ def main() -> None:
             "",
             f"configs/digits_triplet.yaml on two workloads, median of {args.repeats} interleaved "
             "runs after an untimed warm-up run of each loop, each timed from building data and "
-            "model to its last step. Throughput counts",
+            "model to its last step; 'throughput vs bare' is the median of each repeat's ratio "
+            "to the bare run it ran beside (the shared machine's slow spells outlast a repeat). "
+            "Throughput counts",
             "training images; the trainer's time includes its checkpoints (the resume point at",
             "most every train.checkpoint_interval_s = 30 s and after the last epoch, about 2 ms",
             "each), metrics.jsonl and TensorBoard events, and, in the 'trainer' rows, validation",

@@ -1,5 +1,7 @@
 import json
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -54,6 +56,48 @@ def test_seeded_runs_are_identical(tmp_path: Path) -> None:
     assert [r["loss"] for r in first.history] == [r["loss"] for r in second.history]
     a, b = load_state(tmp_path / "a" / LAST)["model"], load_state(tmp_path / "b" / LAST)["model"]
     assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+class Killed(Exception):
+    """Stands for the process being killed."""
+
+
+def test_mixed_precision_loop_trains_clips_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GPU's autocast + gradient-scaler loop, run on the CPU's autocast (no GPU here)."""
+    monkeypatch.setattr(trainer_module, "uses_mixed_precision", lambda settings, device: True)
+    settings = {**SMALL["train"], "clip_grad_norm": 1.0, "accumulation_steps": 2}
+    recipe = parse_recipe({**SMALL, "train": {**settings, "checkpoint_interval_s": 0}})
+    whole = train(recipe, tmp_path / "whole", progress=False)
+    assert all(math.isfinite(row["loss"]) for row in whole.history)
+    assert load_state(tmp_path / "whole" / LAST)["scaler"]["scale"] > 0  # checkpointed
+    save_state = trainer_module.save_state
+
+    def killed_after_first_resume_point(path: Path, state: dict) -> None:
+        save_state(path, state)
+        if path.name == Path(LAST).name:
+            raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer_module, "save_state", killed_after_first_resume_point)
+        with pytest.raises(Killed):
+            train(recipe, tmp_path / "resumed", progress=False)
+    resumed = train(recipe, tmp_path / "resumed", resume=True, progress=False)
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in whole.history]
+
+
+def test_resuming_under_a_changed_schedule_is_refused(tmp_path: Path) -> None:
+    one_epoch = {**SMALL, "train": {**SMALL["train"], "epochs": 1}}
+    train(parse_recipe(one_epoch), tmp_path / "run", progress=False)
+    refused = "one_cycle schedule spans 62 optimizer steps and this recipe's 186"
+    with pytest.raises(UserError, match=re.escape(refused)):
+        train(parse_recipe(SMALL), tmp_path / "run", resume=True, progress=False)
+    constant = {**SMALL, "schedule": {"name": "constant"}}
+    short = parse_recipe({**constant, "train": one_epoch["train"]})
+    train(short, tmp_path / "flat", progress=False)
+    extended = train(parse_recipe(constant), tmp_path / "flat", resume=True, progress=False)
+    assert [row["epoch"] for row in extended.history] == [0, 1, 2]
 
 
 def _record_saves(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:

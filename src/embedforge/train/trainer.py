@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from embedforge.data.digits import ImageSplit
 from embedforge.errors import UserError
-from embedforge.recipe import Recipe, load_recipe
+from embedforge.recipe import Recipe, TrainSection, load_recipe
 from embedforge.train.build import build_data, build_optimizer, build_palettes, build_schedule
 from embedforge.train.checkpoint import (
     BEST,
@@ -62,6 +62,12 @@ def _device(choice: str) -> torch.device:
     return torch.device("cuda", torch.cuda.current_device())
 
 
+def uses_mixed_precision(settings: TrainSection, device: torch.device) -> bool:
+    """Autocast to float16 with a gradient scaler: on a GPU only, where half precision is
+    fast; on a CPU it is slower and gains nothing."""
+    return settings.amp and device.type == "cuda"
+
+
 def build_task(
     recipe: Recipe, device: torch.device, data: ImageSplit | None = None
 ) -> TrainingTask:
@@ -69,6 +75,21 @@ def build_task(
     if recipe.data.source == "palettes":
         return SetTask(recipe, build_palettes(recipe.data), device)
     return ImageTask(recipe, data or build_data(recipe.data), device)
+
+
+def _check_same_schedule(run_dir: Path, schedule: str, saved_steps: int, steps: int) -> None:
+    """Refuse to resume a schedule stretched or shrunk since the run started.
+
+    One-cycle and cosine rates are functions of the total step count; continuing under a new
+    total would jump the rate mid-run (or, for one-cycle, stop with an error at the old end).
+    The constant schedule does not care, so a run can be extended there.
+    """
+    if schedule != "constant" and saved_steps != steps:
+        raise UserError(
+            f"{run_dir}: cannot resume: its {schedule} schedule spans {saved_steps} optimizer "
+            f"steps and this recipe's {steps} (train.epochs, train.batch_size, "
+            "train.accumulation_steps or the sampler changed); start a new run with --out"
+        )
 
 
 def _open_history(run_dir: Path, kept: list[dict]) -> TextIO:
@@ -113,13 +134,16 @@ def train(
     optimizer = build_optimizer(recipe, model, loss_fn)
     steps_per_epoch = math.ceil(task.num_batches() / settings.accumulation_steps)
     schedule = build_schedule(recipe, optimizer, steps_per_epoch=steps_per_epoch)
-    amp = settings.amp and device.type == "cuda"
+    schedule_steps = steps_per_epoch * settings.epochs
+    amp = uses_mixed_precision(settings, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
 
     history: list[dict] = []
     start_epoch, best_value, best_epoch = 0, -math.inf, -1
     if resume and (run_dir / LAST).exists():
         state = load_state(run_dir / LAST)
+        saved_steps = state.get("schedule_steps", schedule_steps)  # absent before 2026-11-29
+        _check_same_schedule(run_dir, recipe.schedule.name, saved_steps, schedule_steps)
         model.load_state_dict(state["model"])
         loss_fn.load_state_dict(state["loss"])
         optimizer.load_state_dict(state["optimizer"])
@@ -192,6 +216,13 @@ def train(
             )
         patience = settings.patience
         stopping = validating and patience is not None and epoch - best_epoch >= patience
+        if main:  # before the resume point: a kill between the two cannot lose the row
+            history_file.write(json.dumps(row) + "\n")
+            history_file.flush()
+            for name, number in row.items():
+                if name != "epoch":
+                    writer.add_scalar(name, number, epoch)
+            writer.flush()
         due = time.monotonic() - last_saved >= settings.checkpoint_interval_s
         if main and (due or stopping or epoch + 1 == settings.epochs):
             last = {
@@ -199,6 +230,7 @@ def train(
                 "loss": loss_fn.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict(),
+                "schedule_steps": schedule_steps,
                 "scaler": scaler.state_dict(),
                 "epoch": epoch,
                 "best_value": best_value,
@@ -206,13 +238,6 @@ def train(
             }
             save_state(run_dir / LAST, last)
             last_saved = time.monotonic()
-        if main:
-            history_file.write(json.dumps(row) + "\n")
-            history_file.flush()
-            for name, number in row.items():
-                if name != "epoch":
-                    writer.add_scalar(name, number, epoch)
-            writer.flush()
         shown = {settings.best_metric: f"{value:.4f}"} if validating else {}
         epochs.set_postfix(loss=f"{row['loss']:.4f}", **shown)
         if stopping:

@@ -175,8 +175,15 @@ AnyEncoderSection = Annotated[
 
 
 class EmbedderSection(_Section):
+    """The head from the trunk's features to the embedding."""
+
     dim: int = Field(64, gt=0)
     normalize: bool = True
+    linear: bool = Field(
+        True,
+        description="false: no linear map, the trunk's features are the embedding "
+        "(dim must equal their size)",
+    )
 
 
 class TripletLossSection(_Section):

@@ -91,3 +91,22 @@ def test_a_missing_image_fails_the_batch_that_reads_it(reid_folder: Path, tmp_pa
         next(batches)
     message = str(caught.value)
     assert message.startswith(str(tmp_path / "images" / name)) and "\n" not in message
+
+
+def test_without_the_linear_map_the_trunk_features_are_the_embedding() -> None:
+    recipe = load_recipe(CONFIGS / "dsprites_simclr.yaml", ["embedder.linear=false"])
+    model = build.build_model(recipe, image_size=64, in_channels=1)
+    assert not list(model[1].parameters())
+    images = torch.rand(5, 1, 64, 64)
+    model.eval()
+    torch.testing.assert_close(model(images), model[0](images))
+    optimizer = build.build_optimizer(recipe, model, torch.nn.Identity())
+    assert [group["name"] for group in optimizer.param_groups] == ["trunk"]
+
+
+def test_without_the_linear_map_dim_must_be_the_trunk_feature_size() -> None:
+    recipe = load_recipe(
+        CONFIGS / "dsprites_simclr.yaml", ["embedder.linear=false", "embedder.dim=32"]
+    )
+    with pytest.raises(UserError, match=r"embedder\.dim \(32\) must equal the trunk's .* \(84\)"):
+        build.build_model(recipe, image_size=64, in_channels=1)

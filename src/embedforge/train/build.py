@@ -21,6 +21,7 @@ from embedforge.encoders.raster_cnn import RasterCNN
 from embedforge.encoders.set_transformer import SetTransformer
 from embedforge.encoders.small_cnn import SmallCNN
 from embedforge.encoders.timm_trunk import TimmTrunk
+from embedforge.errors import UserError
 from embedforge.losses import (
     ArcFaceLoss,
     ContrastiveLoss,
@@ -144,7 +145,15 @@ def build_model(recipe: Recipe, *, image_size: int, in_channels: int) -> nn.Sequ
         trunk = SmallCNN(
             image_size=image_size, in_channels=in_channels, feature_dim=encoder.feature_dim
         )
-    embedder = Embedder(trunk.feature_dim, recipe.embedder.dim, normalize=recipe.embedder.normalize)
+    section = recipe.embedder
+    if not section.linear and section.dim != trunk.feature_dim:
+        raise UserError(
+            f"embedder.linear is false, so embedder.dim ({section.dim}) must equal the "
+            f"trunk's feature size ({trunk.feature_dim})"
+        )
+    embedder = Embedder(
+        trunk.feature_dim, section.dim if section.linear else None, normalize=section.normalize
+    )
     return nn.Sequential(trunk, embedder)
 
 

@@ -1,4 +1,4 @@
-"""Every image recipe's batch loss under autocast, the trainer's mixed-precision path.
+"""Every recipe kind's batch loss (images, palettes) under autocast: the mixed-precision path.
 
 The trainer turns autocast on for CUDA only, and no GPU runs these tests; the CPU's
 autocast (float16 and bfloat16) runs the same code with the same kind of hazards:

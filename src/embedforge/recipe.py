@@ -274,13 +274,15 @@ class ViewsSection(_Section):
 
     ``pair`` (self-supervised training): ``"both"`` contrasts two random views of each image
     (the SimCLR paper); ``"one"`` contrasts the image itself with one random view (the dSprites
-    tutorial's setting).
+    tutorial's setting). ``interpolation``: ``"nearest"`` keeps binary images binary, as
+    torchvision's ``RandomAffine`` (the tutorial's views) does.
     """
 
     degrees: float = 0.0
     translate: float = 0.0
     scale: tuple[float, float] = (1.0, 1.0)
     hflip: float = 0.0
+    interpolation: Literal["bilinear", "nearest"] = "bilinear"
     pair: Literal["both", "one"] = "both"
 
 

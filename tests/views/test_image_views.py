@@ -149,3 +149,16 @@ def test_jitter_stays_in_unit_range():
 def test_jitter_saturation_skips_grey_images():
     x = images(channels=1)
     assert colour_jitter(x, torch.Generator(), saturation=0.5).equal(x)
+
+
+@pytest.mark.parametrize("crop", [None, (0.5, 1.0)])
+def test_nearest_interpolation_keeps_binary_images_binary(crop):
+    """Binary shapes (dSprites) stay binary under nearest resampling, as in torchvision;
+    bilinear resampling greys their edges (what the probe's clean images never show)."""
+    x = (images(batch=16, channels=1, height=32, width=32) > 0.7).float()
+    nearest = ImageViews(crop_scale=crop, interpolation="nearest")
+    bilinear = ImageViews(crop_scale=crop)
+    out = nearest(x, torch.Generator().manual_seed(0))
+    assert set(out.unique().tolist()) <= {0.0, 1.0}
+    grey = bilinear(x, torch.Generator().manual_seed(0))
+    assert ((grey > 0) & (grey < 1)).any()

@@ -5,7 +5,8 @@ cropped, flipped, recoloured, blurred (SimCLR, Chen et al. 2020, arXiv:2002.0570
 function takes ``images (B, C, H, W)`` (any float dtype, values in [0, 1]) and a
 ``torch.Generator`` and draws its own parameters for every image of the batch at once, on the
 generator's device, so a seeded run makes the same views and nothing leaves the GPU. Geometric
-steps resample with ``F.grid_sample`` (bilinear, zeros outside); shapes and dtypes are kept.
+steps resample with ``F.grid_sample`` (bilinear by default, or nearest, which keeps binary
+images binary as torchvision's ``RandomAffine`` does; zeros outside); shapes and dtypes are kept.
 
 Parameters mean what torchvision's transforms of the same name mean (``RandomAffine``,
 ``RandomResizedCrop``, ``ColorJitter``, ``GaussianBlur``); the differences are noted where they
@@ -15,6 +16,7 @@ are. Angles are in degrees, positive = counter-clockwise as displayed (``torch.r
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -33,10 +35,13 @@ def _coin(generator: torch.Generator, n: int, probability: float, like: Tensor) 
     return (u < probability).to(like.device)
 
 
-def _resample(images: Tensor, theta: Tensor) -> Tensor:
+Interpolation = Literal["bilinear", "nearest"]
+
+
+def _resample(images: Tensor, theta: Tensor, mode: Interpolation) -> Tensor:
     """Sample ``images`` at ``theta (B, 2, 3)``: output position (normalised) -> input position."""
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.grid_sample(images, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
 
 def random_affine(
@@ -46,6 +51,7 @@ def random_affine(
     degrees: float | tuple[float, float] = 0.0,
     translate: float = 0.0,
     scale: tuple[float, float] = (1.0, 1.0),
+    interpolation: Interpolation = "bilinear",
 ) -> Tensor:
     """Turn, shift and zoom each image about its centre by its own random amounts.
 
@@ -53,7 +59,8 @@ def random_affine(
     (counter-clockwise positive);
     ``translate``: shift uniform in ±translate·W horizontally and ±translate·H vertically
     (torchvision rounds it to whole pixels, here it is not); ``scale``: zoom factor uniform in
-    the range (> 1 enlarges). Uncovered pixels are 0. ``(B, C, H, W)`` -> same.
+    the range (> 1 enlarges); ``interpolation``: how output pixels are read from the input
+    (torchvision's default is nearest). Uncovered pixels are 0. ``(B, C, H, W)`` -> same.
 
     >>> x = torch.rand(2, 1, 8, 8)
     >>> torch.allclose(random_affine(x, torch.Generator()), x, atol=1e-6)
@@ -77,7 +84,7 @@ def random_affine(
         ],
         dim=1,
     )  # (B, 2, 3)
-    return _resample(images, theta)
+    return _resample(images, theta, interpolation)
 
 
 def random_resized_crop(
@@ -86,13 +93,14 @@ def random_resized_crop(
     *,
     scale: tuple[float, float] = (0.08, 1.0),
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    interpolation: Interpolation = "bilinear",
 ) -> Tensor:
     """Crop a random box from each image and stretch it back to the full ``H × W``.
 
     ``scale``: the box's area as a fraction of the image's, uniform in the range; ``ratio``:
     its width / height, log-uniform in the range. Where the box would not fit, its sides are
     cut to the image's (torchvision redraws up to 10 times, then takes a centre crop).
-    Resizing is bilinear without antialiasing. ``(B, C, H, W)`` -> same.
+    Resizing is ``interpolation`` without antialiasing. ``(B, C, H, W)`` -> same.
 
     >>> x = torch.rand(2, 3, 8, 8)
     >>> random_resized_crop(x, torch.Generator().manual_seed(0)).shape
@@ -111,7 +119,7 @@ def random_resized_crop(
         [torch.stack([box_w, zero, centre_x], dim=1), torch.stack([zero, box_h, centre_y], dim=1)],
         dim=1,
     )  # (B, 2, 3)
-    return _resample(images, theta)
+    return _resample(images, theta, interpolation)
 
 
 def random_flip(
@@ -249,15 +257,25 @@ class ImageViews:
     saturation: float = 0.0
     blur_sigma: tuple[float, float] | None = None  # pixels, e.g. (0.1, 2.0)
     blur_probability: float = 0.5
+    interpolation: Interpolation = "bilinear"  # of the crop and the affine step
 
     def __call__(self, images: Tensor, generator: torch.Generator) -> Tensor:
         if self.crop_scale is not None:
             images = random_resized_crop(
-                images, generator, scale=self.crop_scale, ratio=self.crop_ratio
+                images,
+                generator,
+                scale=self.crop_scale,
+                ratio=self.crop_ratio,
+                interpolation=self.interpolation,
             )
         if self.degrees not in (0, (0, 0)) or self.translate > 0 or self.scale != (1.0, 1.0):
             images = random_affine(
-                images, generator, degrees=self.degrees, translate=self.translate, scale=self.scale
+                images,
+                generator,
+                degrees=self.degrees,
+                translate=self.translate,
+                scale=self.scale,
+                interpolation=self.interpolation,
             )
         if self.hflip > 0 or self.vflip > 0:
             images = random_flip(images, generator, horizontal=self.hflip, vertical=self.vflip)

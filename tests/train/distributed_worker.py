@@ -147,7 +147,7 @@ def per_rank(tensor: Tensor) -> Tensor:
 def main(out_dir: Path) -> None:
     from safetensors.torch import save_file
 
-    if not setup_from_env():
+    if not setup_from_env(backend="gloo"):  # the CPU's, also where there are GPUs
         raise SystemExit("run me under torchrun")
     results: dict[str, Tensor] = {}
     for dtype_name, dtype in DTYPES.items():

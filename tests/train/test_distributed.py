@@ -17,6 +17,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from embedforge.errors import UserError
 from embedforge.losses.ntxent import NTXentLoss
 from embedforge.losses.supcon import SupConLoss
 from embedforge.train import distributed
@@ -180,4 +181,15 @@ def test_setup_from_env_single_process_group(monkeypatch: pytest.MonkeyPatch) ->
         assert distributed.gather_with_grad(x) is x
     finally:
         distributed.cleanup()
+    assert not distributed.is_distributed()
+
+
+def test_nccl_refuses_a_local_rank_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """More processes per node than GPUs: a clear error, not a CUDA traceback."""
+    env = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(UserError, match=r"local process 1 but this machine has 1 GPU"):
+        distributed.setup_from_env(backend="nccl")
     assert not distributed.is_distributed()

@@ -228,6 +228,7 @@ def test_two_process_training_matches_one_process(tmp_path: Path) -> None:
                 sys.executable, "-m", "torch.distributed.run", "--standalone",
                 f"--nproc_per_node={processes}", "-m", "embedforge", "train",
                 str(CONFIGS / "digits_triplet.yaml"), "--set", "train.epochs=12",
+                "--set", "train.device=cpu",  # gloo, also where there are GPUs
                 "--out", str(out),
             ],
             check=True, capture_output=True,

@@ -26,6 +26,9 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from embedforge.errors import UserError
+from embedforge.train.precision import in_float32
+
 
 def is_distributed() -> bool:
     """Whether a process group is initialised (and so collectives are live)."""
@@ -56,9 +59,10 @@ def setup_from_env(backend: str | None = None) -> bool:
 
     torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
     ``MASTER_PORT``; without ``RANK`` and ``WORLD_SIZE`` this does nothing and
-    returns False. The backend defaults to "nccl" on CUDA (and selects the
-    ``LOCAL_RANK`` device) and "gloo" on the CPU. Calling it again once
-    initialised returns True. Returns whether distributed training is on.
+    returns False. The backend defaults to "nccl" on CUDA and "gloo" on the CPU;
+    "nccl" selects the ``LOCAL_RANK`` GPU and refuses (:class:`UserError`) a local
+    rank the machine has no GPU for. Calling it again once initialised returns
+    True. Returns whether distributed training is on.
     """
     if is_distributed():
         return True
@@ -69,7 +73,14 @@ def setup_from_env(backend: str | None = None) -> bool:
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        local_rank, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        if local_rank >= gpus:
+            raise UserError(
+                f"torchrun started local process {local_rank} but this machine has {gpus} "
+                f"GPU(s): start at most {gpus} per node (--nproc_per_node), or train on the "
+                "CPU (--set train.device=cpu)"
+            )
+        torch.cuda.set_device(local_rank)
     dist.init_process_group(backend=backend, init_method="env://")
     return True
 
@@ -149,7 +160,8 @@ def global_batch_loss(loss_fn: nn.Module, embeddings: Tensor, labels_or_view: Te
     ``labels_or_view`` is an int (n,) label tensor (gathered without gradient)
     or, for the two-view NT-Xent form, a float (n, D) second view (gathered
     with gradient; item identities then span the global batch). Every rank
-    returns the same global loss value, unscaled: the gather's backward
+    returns the same global loss value, in float32 even under autocast
+    (:mod:`~embedforge.train.precision`), unscaled: the gather's backward
     already multiplies each rank's gradient by ``world_size``, which DDP's
     averaging divides out (module docstring).
 
@@ -163,7 +175,7 @@ def global_batch_loss(loss_fn: nn.Module, embeddings: Tensor, labels_or_view: Te
         other = gather_with_grad(labels_or_view)
     else:
         other = gather_labels(labels_or_view)
-    return loss_fn(gather_with_grad(embeddings), other)
+    return in_float32(loss_fn, gather_with_grad(embeddings), other)
 
 
 __all__ = [

@@ -29,6 +29,7 @@ from embedforge.recipe import Recipe
 from embedforge.train.build import build_loss, build_model, build_views
 from embedforge.train.distributed import gather_with_grad, global_batch_loss, world_size
 from embedforge.train.pk_sampler import PKSampler
+from embedforge.train.precision import in_float32
 from embedforge.train.task import rank_slice, shuffled_batches
 
 T = TypeVar("T")
@@ -108,15 +109,14 @@ class ImageTask:
         if isinstance(self.loss_fn, VAELoss):  # redraws the images themselves: no views
             # gathered although the loss is per image: the decoder is a loss parameter, outside
             # DDP, so every rank must compute the same global loss to get the same gradient
-            z = gather_with_grad(self.model(images).float())
-            return self.loss_fn(z, gather_with_grad(images), generator)
+            z = gather_with_grad(self.model(images))
+            return in_float32(self.loss_fn, z, gather_with_grad(images), generator)
         if self.self_supervised:
             first = self.views(images, generator) if self.views and self.both_views else images
             second = self.views(images, generator) if self.views else images
-            z1, z2 = self.model(first).float(), self.model(second).float()
-            return global_batch_loss(self.loss_fn, z1, z2)
+            return global_batch_loss(self.loss_fn, self.model(first), self.model(second))
         inputs = self.views(images, generator) if self.views else images
-        return global_batch_loss(self.loss_fn, self.model(inputs).float(), labels)
+        return global_batch_loss(self.loss_fn, self.model(inputs), labels)
 
     def validate(self) -> dict[str, float]:
         split = self.split

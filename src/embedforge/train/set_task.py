@@ -36,6 +36,7 @@ from embedforge.losses import CosineTripletLoss
 from embedforge.recipe import PaletteDataSection, Recipe
 from embedforge.train.build import build_loss, build_set_encoder, build_set_views
 from embedforge.train.distributed import gather_with_grad, world_size
+from embedforge.train.precision import in_float32
 from embedforge.train.task import rank_slice, shuffled_batches
 
 TRAINING_CHUNK = 256
@@ -146,10 +147,10 @@ class SetTask:
             yield trim_padding(self.train_sets[rank_slice(index)]).to(self.device)
 
     def _two_view_loss(self, z1: Tensor, z2: Tensor) -> Tensor:
-        """The loss of (B, D) view-1 and view-2 embeddings of the same B objects."""
-        if isinstance(self.loss_fn, CosineTripletLoss):
-            return self.loss_fn(z1, z2, z2.roll(1, dims=0))  # negative: the next object's view
-        return self.loss_fn(z1, z2)
+        """The loss of (B, D) view-1 and view-2 embeddings of the same B objects, in float32."""
+        if isinstance(self.loss_fn, CosineTripletLoss):  # negative: the next object's view
+            return in_float32(self.loss_fn, z1, z2, z2.roll(1, dims=0))
+        return in_float32(self.loss_fn, z1, z2)
 
     def batch_loss(self, batch: SetBatch, generator: torch.Generator) -> Tensor:
         first, second = self.views(batch, generator), self.views(batch, generator)

@@ -53,13 +53,11 @@ class TrainResult:
     history: list[dict]
 
 
-def _device(choice: str) -> torch.device:
-    """The recipe's device; under torchrun on GPUs, this rank's GPU."""
+def _uses_cuda(choice: str) -> bool:
+    """Whether the recipe's ``train.device`` puts the run on a GPU."""
     if choice == "cuda" and not torch.cuda.is_available():
         raise UserError("recipe train.device is 'cuda' but no GPU is available")
-    if choice == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda", torch.cuda.current_device())
+    return choice != "cpu" and torch.cuda.is_available()
 
 
 def uses_mixed_precision(settings: TrainSection, device: torch.device) -> bool:
@@ -121,8 +119,9 @@ def train(
     if (run_dir / LAST).exists() and not resume:
         raise UserError(f"{run_dir} already holds a run: pass --resume, or choose another --out")
     settings = recipe.train
-    distributed = setup_from_env()
-    device = _device(settings.device)
+    cuda = _uses_cuda(settings.device)
+    distributed = setup_from_env("nccl" if cuda else "gloo")  # the backend follows the device
+    device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
     main = is_main_process()
     torch.manual_seed(settings.seed)  # initial weights (model and loss) depend on the seed only
     task = build_task(recipe, device, data)

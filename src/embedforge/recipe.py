@@ -235,7 +235,9 @@ class VAELossSection(_Section):
     """The negative ELBO of a VAE whose encoder is the model (the generative baseline)."""
 
     name: Literal["vae"]
-    latent_dim: int = Field(10, gt=0)
+    latent_dim: int | None = Field(
+        10, gt=0, description="null: the embedding is the posterior mean (the tutorial's VAE)"
+    )
     beta: float = Field(1.0, ge=0, description="weight of the KL term (beta-VAE)")
 
 

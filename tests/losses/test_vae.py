@@ -124,3 +124,25 @@ def test_reconstruction_is_bce_with_logits() -> None:
     logits, images = torch.randn(2, 1, 3, 3), torch.rand(2, 1, 3, 3)
     expected = F.binary_cross_entropy_with_logits(logits, images, reduction="sum") / 2
     torch.testing.assert_close(bernoulli_nll(logits, images).mean(), expected)
+
+
+def test_without_latent_dim_the_embedding_is_the_posterior_mean() -> None:
+    """The tutorial's VAE: the probed features are the posterior mean, KL acts on them."""
+    torch.manual_seed(0)
+    loss_fn = VAELoss(6, None, image_size=8, channels=1)
+    g = seeded(4)
+    z, images = torch.randn(5, 6, generator=g), (torch.rand(5, 1, 8, 8, generator=g) > 0.5)
+    images = images.float()
+    logvar = loss_fn.logvar(z)
+    noise = torch.randn(5, 6, generator=seeded(9))
+    logits = loss_fn.decoder(z + (0.5 * logvar).exp() * noise)
+    expected = negative_elbo(logits, images, z, logvar)
+    torch.testing.assert_close(loss_fn(z, images, seeded(9)), expected)
+
+
+def test_without_latent_dim_gradcheck() -> None:
+    torch.manual_seed(0)
+    loss_fn = VAELoss(4, None, image_size=8, channels=1).double()
+    z = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    images = torch.rand(3, 1, 8, 8, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda e: loss_fn(e, images, seeded(5)), (z,))

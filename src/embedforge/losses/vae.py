@@ -43,6 +43,11 @@ class VAELoss(nn.Module):
     :class:`~embedforge.encoders.vae_decoder.VAEDecoder`) live here, and the trainer
     optimises and checkpoints them as loss parameters.
 
+    ``latent_dim=None``: the embedding itself is the posterior's mean (its log-variance comes
+    from a Linear -> ReLU -> batch-norm head on it), so the KL term shapes the very features
+    that are probed, as in the dSprites tutorial's VAE; otherwise linear heads map the
+    embedding to a ``latent_dim``-d posterior, and the probed features sit one layer before it.
+
     ``forward(embeddings, images, generator)``: embeddings (B, embedding_size) of
     ``images`` (B, channels, image_size, image_size) in [0, 1] -> scalar. The
     reparameterisation noise comes from ``generator`` (the global RNG when None), so a
@@ -58,7 +63,7 @@ class VAELoss(nn.Module):
     def __init__(
         self,
         embedding_size: int,
-        latent_dim: int,
+        latent_dim: int | None,
         *,
         image_size: int,
         channels: int,
@@ -67,8 +72,19 @@ class VAELoss(nn.Module):
         super().__init__()
         if beta < 0:
             raise ValueError(f"beta must be >= 0, got {beta}")
-        self.mu = nn.Linear(embedding_size, latent_dim)
-        self.logvar = nn.Linear(embedding_size, latent_dim)
+        self.mu: nn.Module
+        self.logvar: nn.Module
+        if latent_dim is None:
+            latent_dim = embedding_size
+            self.mu = nn.Identity()
+            self.logvar = nn.Sequential(
+                nn.Linear(embedding_size, latent_dim),
+                nn.ReLU(),
+                nn.BatchNorm1d(latent_dim, affine=False),
+            )
+        else:
+            self.mu = nn.Linear(embedding_size, latent_dim)
+            self.logvar = nn.Linear(embedding_size, latent_dim)
         self.decoder = VAEDecoder(latent_dim, image_size=image_size, channels=channels)
         self.beta = beta
 

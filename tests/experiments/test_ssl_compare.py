@@ -2,7 +2,7 @@ import json
 from pathlib import Path
 
 from embedforge.cli import main
-from embedforge.experiments.ssl_compare import ENCODERS
+from embedforge.experiments.ssl_compare import ENCODERS, machine
 from embedforge.train.checkpoint import LAST
 
 
@@ -26,6 +26,7 @@ def test_a_tiny_comparison_writes_every_file_and_reloads_its_runs(tmp_path: Path
     markdown = (out / "results.md").read_text()
     assert markdown.count("\n| SimCLR |") == 3  # main, biased and few-shot tables
     assert "--epochs-scale 0.01" in markdown
+    assert f"min on {machine()};" in markdown  # where the wall time was measured
     page = (out / "report.html").read_text()
     assert all(f"<section id='{s}'>" in page for s in ("results", "biased", "few-shot", "rsm"))
 

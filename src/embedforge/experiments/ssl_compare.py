@@ -168,6 +168,7 @@ def run_ssl_compare(
 
     results = {
         "command": command,
+        "machine": machine(),
         "seconds": time.perf_counter() - started,
         "training_seconds": runs.training_seconds(),
         "epochs_scale": epochs_scale,
@@ -341,6 +342,13 @@ def _probe_curve(
     return [(point.fraction, point.accuracy) for point in curve]
 
 
+def machine() -> str:
+    """Where the experiment trains (the trainer's default device), so its times mean something."""
+    if torch.cuda.is_available():
+        return f"a GPU ({torch.cuda.get_device_name()}, torch {torch.__version__})"
+    return f"the CPU ({torch.get_num_threads()} threads, torch {torch.__version__})"
+
+
 def _measured(curves: dict[str, list]) -> dict[str, list]:
     """The curves without their pending points."""
     return {name: [p for p in curve if p[1] is not None] for name, curve in curves.items()}
@@ -433,7 +441,7 @@ def markdown_report(results: dict) -> list[str]:
         "# Self-supervised comparison on dSprites shapes",
         "",
         f"Command: `{results['command']}`. Wall time of this invocation: {minutes:.1f} min on "
-        f"this machine; the encoders' training epochs took {training:.1f} min in all (runs "
+        f"{results['machine']}; the encoders' training epochs took {training:.1f} min in all (runs "
         "interrupted and resumed included; loaded runs are not retrained).",
         f"Data: procedural dSprites, {results['size']:,} images, 80/20 split, seed {SEED}; "
         f"schedules scaled by {results['epochs_scale']:g}. Linear probe: the library's "

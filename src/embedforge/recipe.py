@@ -205,6 +205,7 @@ class NTXentLossSection(_Section):
     name: Literal["ntxent"]
     temperature: float = Field(0.07, gt=0)
     neg_pairs: int | None = Field(None, gt=0)
+    decoupled: bool = Field(False, description="the positive left out of the denominator")
 
 
 class CosineTripletLossSection(_Section):

@@ -28,13 +28,17 @@ def randn(seed: int, *shape: int, dtype: torch.dtype = torch.float64) -> torch.T
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
-def reference(embeddings, pos_mask, neg_mask, temperature) -> torch.Tensor:
+def reference(embeddings, pos_mask, neg_mask, temperature, decoupled=False) -> torch.Tensor:
     """The per-pair formula written as a loop over positive pairs."""
     sim = pairwise_cosine_similarity(embeddings) / temperature
     terms = []
     for a, p in pos_mask.nonzero().tolist():
         neg = sim[a][neg_mask[a]]
-        terms.append(-sim[a, p] + torch.logsumexp(torch.cat([sim[a, p : p + 1], neg]), dim=0))
+        if not len(neg):
+            terms.append(sim.new_zeros(()))
+            continue
+        denominator = neg if decoupled else torch.cat([sim[a, p : p + 1], neg])
+        terms.append(-sim[a, p] + torch.logsumexp(denominator, dim=0))
     return torch.stack(terms).mean()
 
 
@@ -230,3 +234,43 @@ def test_runs_on_device(device) -> None:
     assert value.device.type == device.type and torch.isfinite(value)
     expected = pml_losses.SelfSupervisedLoss(pml_losses.NTXentLoss())(z1, z2)
     torch.testing.assert_close(NTXentLoss()(z1.to(device), z2.to(device)).cpu(), expected)
+
+
+# --- decoupled: the positive left out of the denominator ---------------------------------
+
+
+@pytest.mark.parametrize("neg_pairs", [None, 2])
+def test_decoupled_matches_loop_reference(neg_pairs) -> None:
+    """With every negative, and with 2 sampled per anchor (the tutorial's ablation)."""
+    x, labels = randn(6, 12, 5), torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 4, 4])
+    pos, neg = label_masks(labels)
+    if neg_pairs is not None:
+        neg = sample_negatives(neg, neg_pairs, generator=torch.Generator().manual_seed(3))
+    loss = NTXentLoss(
+        0.3, neg_pairs=neg_pairs, decoupled=True, generator=torch.Generator().manual_seed(3)
+    )
+    torch.testing.assert_close(loss(x, labels), reference(x, pos, neg, 0.3, decoupled=True))
+
+
+def test_decoupled_two_views_is_below_the_coupled_loss() -> None:
+    """Each pair's denominator loses its positive term, so each pair's loss only falls."""
+    z1, z2 = randn(7, 6, 4), randn(8, 6, 4)
+    coupled = NTXentLoss(0.5)(z1, z2)
+    decoupled = NTXentLoss(0.5, decoupled=True)(z1, z2)
+    assert decoupled.item() < coupled.item()
+
+
+def test_decoupled_without_negatives_is_zero_with_zero_gradients() -> None:
+    x = randn(9, 4, 3).requires_grad_(True)
+    value = NTXentLoss(decoupled=True)(x, torch.tensor([0, 0, 0, 0]))
+    value.backward()
+    assert value.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))
+
+
+def test_decoupled_gradcheck_and_duplicates() -> None:
+    x, labels = randn(10, 7, 3).requires_grad_(True), torch.tensor([0, 0, 1, 1, 1, 2, 3])
+    assert torch.autograd.gradcheck(lambda e: NTXentLoss(0.5, decoupled=True)(e, labels), (x,))
+    same = torch.tensor([[1.0, 2.0]] * 4, requires_grad=True)  # zero distances
+    value = NTXentLoss(decoupled=True)(same, torch.tensor([0, 0, 1, 1]))
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(same.grad).all()

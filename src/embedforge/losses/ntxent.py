@@ -37,13 +37,17 @@ def ntxent_loss(
     *,
     temperature: float = 0.07,
     neg_pairs: int | None = None,
+    decoupled: bool = False,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """NT-Xent over every positive pair (a, p) of a labelled batch.
 
     Per pair: ``-s_ap/t + log(exp(s_ap/t) + sum_n exp(s_an/t))`` over the
     negatives n of anchor a, with s the cosine similarity; averaged over all
-    positive pairs. The negative sum is one logsumexp per anchor, so memory is
+    positive pairs. ``decoupled``: the positive is left out of the denominator,
+    ``-s_ap/t + log(sum_n exp(s_an/t))`` (Yeh et al., "Decoupled Contrastive
+    Learning", 2022, arXiv:2110.06848; also the dSprites tutorial's form when it
+    keeps only a few negatives). The negative sum is one logsumexp per anchor, so memory is
     O(B^2). An anchor with positives but no negatives contributes 0; with no
     positive or no negative pair in the batch the loss is 0 (on the graph).
 
@@ -64,6 +68,9 @@ def ntxent_loss(
     has_neg = neg_mask.any(dim=1)  # (B,)
     lowest = torch.finfo(logits.dtype).min  # finite, so logsumexp's gradient stays finite
     neg_lse = logits.masked_fill_(~neg_mask, lowest).logsumexp(dim=1)  # (B,), in place: no copy
+    if decoupled:
+        pair_loss = torch.where(has_neg[anchor], neg_lse[anchor] - pos_logits, 0.0)
+        return pair_loss.mean()
     neg_lse = torch.where(has_neg, neg_lse, float("-inf"))  # no negatives -> pair loss 0
     return (torch.logaddexp(pos_logits, neg_lse[anchor]) - pos_logits).mean()
 
@@ -85,7 +92,9 @@ class NTXentLoss(nn.Module):
     ``neg_pairs=N`` keeps only N random negatives per anchor (an ablation, e.g.
     SimCLR with 2 negatives). They are drawn from ``generator`` when given (it
     must live on the embeddings' device), otherwise from the global RNG, so
-    ``torch.manual_seed`` makes them reproducible.
+    ``torch.manual_seed`` makes them reproducible. ``decoupled=True`` leaves the
+    positive out of the denominator (see :func:`ntxent_loss`); the dSprites
+    tutorial's 2-negative ablation is ``neg_pairs=2, decoupled=True``.
 
     >>> import torch
     >>> z = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
@@ -99,6 +108,7 @@ class NTXentLoss(nn.Module):
         temperature: float = 0.07,
         *,
         neg_pairs: int | None = None,
+        decoupled: bool = False,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
@@ -108,6 +118,7 @@ class NTXentLoss(nn.Module):
             raise ValueError(f"neg_pairs must be >= 0 or None, got {neg_pairs}")
         self.temperature = temperature
         self.neg_pairs = neg_pairs
+        self.decoupled = decoupled
         self.generator = generator
 
     def forward(self, embeddings: Tensor, labels_or_view: Tensor) -> Tensor:
@@ -117,11 +128,15 @@ class NTXentLoss(nn.Module):
             labels,
             temperature=self.temperature,
             neg_pairs=self.neg_pairs,
+            decoupled=self.decoupled,
             generator=self.generator,
         )
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, neg_pairs={self.neg_pairs}"
+        return (
+            f"temperature={self.temperature}, neg_pairs={self.neg_pairs}, "
+            f"decoupled={self.decoupled}"
+        )
 
 
 def _as_labelled(embeddings: Tensor, other: Tensor) -> tuple[Tensor, Tensor]:

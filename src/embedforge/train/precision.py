@@ -5,7 +5,8 @@ too. A fresh network maps all images to nearly the same direction; in half preci
 their cosine similarities round to 1 and tie, semi-hard mining finds no triplet, the
 loss is 0, and the run never starts to train (seen on a GPU: the digits triplet recipe
 stayed at MAP@R 0.25 with mixed precision, 0.98 without). A loss costs little next to
-the model, so it runs with autocast off, on float32 inputs.
+the model, so it runs with autocast off, on float32 inputs (the VAE's decoder, which the
+loss holds, too: the price of one rule for every loss).
 """
 
 from collections.abc import Callable

@@ -118,7 +118,7 @@ def test_a_fresh_networks_nearly_aligned_embeddings_still_train_under_autocast(
     digits triplet recipe never trained with mixed precision on a GPU; the loss must see
     float32 similarities however the model ran."""
     torch.manual_seed(0)
-    task = build_task(parse_recipe({**RECIPES["triplet semi-hard"]}), device)
+    task = build_task(parse_recipe(RECIPES["triplet semi-hard"]), device)
     direction = torch.randn(1, 64, device=device)
     embeddings = direction + 1e-3 * torch.randn(20, 64, device=device)
     labels = torch.arange(20, device=device) % 5

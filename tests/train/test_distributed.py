@@ -158,7 +158,7 @@ def test_global_batch_loss_is_the_loss_on_one_process(two_view: bool) -> None:
 def test_setup_from_env_without_torchrun_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RANK", raising=False)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    assert distributed.setup_from_env() is False
+    assert distributed.setup_from_env("gloo") is False
     assert not distributed.is_distributed()
 
 

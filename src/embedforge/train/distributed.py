@@ -20,7 +20,7 @@ averaging, divide the loss by ``world_size``.)
 """
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
@@ -54,12 +54,13 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
-def setup_from_env(backend: str | None = None) -> bool:
+def setup_from_env(backend: Literal["nccl", "gloo"]) -> bool:
     """Initialise the default process group from torchrun's environment, if it is there.
 
     torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
     ``MASTER_PORT``; without ``RANK`` and ``WORLD_SIZE`` this does nothing and
-    returns False. The backend defaults to "nccl" on CUDA and "gloo" on the CPU;
+    returns False. The caller names the backend, "nccl" for GPUs or "gloo" for the
+    CPU, from the device it trains on (a GPU merely being present says nothing);
     "nccl" selects the ``LOCAL_RANK`` GPU and refuses (:class:`UserError`) a local
     rank the machine has no GPU for. Calling it again once initialised returns
     True. Returns whether distributed training is on.
@@ -70,8 +71,6 @@ def setup_from_env(backend: str | None = None) -> bool:
         return False
     if not dist.is_available():
         raise RuntimeError("RANK/WORLD_SIZE are set but torch.distributed is not available")
-    if backend is None:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         local_rank, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
         if local_rank >= gpus:

@@ -9,6 +9,7 @@ from embedforge.evaluate.probes import (
     FewShotPoint,
     few_shot_curve,
     knn_accuracy,
+    linear_layer_probe,
     linear_probe,
     stratified_order,
 )
@@ -57,13 +58,18 @@ def test_knn_tie_goes_to_the_nearest_label() -> None:
     assert knn_accuracy(train, labels, torch.zeros(1, 1), torch.tensor([6]), k=4) == 0.0
 
 
-@pytest.mark.parametrize("probe", ["knn", "linear"])
-def test_separable_clusters_score_one_and_random_labels_chance(probe) -> None:
-    def score(data):
-        return knn_accuracy(*data, k=5) if probe == "knn" else linear_probe(*data)
+PROBES = {
+    "knn": lambda *data: knn_accuracy(*data, k=5),
+    "linear": linear_probe,
+    "linear layer": lambda *data: linear_layer_probe(*data, epochs=100, batch_size=50, lr=0.05),
+}
 
-    assert score(_clusters(0)) == 1.0
-    chance = np.mean([score(_clusters(seed, n_test=200, random_labels=True)) for seed in (1, 2)])
+
+@pytest.mark.parametrize("probe", list(PROBES))
+def test_separable_clusters_score_one_and_random_labels_chance(probe) -> None:
+    assert PROBES[probe](*_clusters(0)) == 1.0
+    random = [PROBES[probe](*_clusters(seed, n_test=200, random_labels=True)) for seed in (1, 2)]
+    chance = np.mean(random)
     assert abs(chance - 0.25) < 0.08
 
 
@@ -75,6 +81,28 @@ def test_linear_probe_torch_equals_numpy_and_needs_two_classes() -> None:
         linear_probe(train_x, np.zeros_like(train_y), test_x, test_y)
     with pytest.raises(ValueError, match=r"test_labels must have shape \(100,\)"):
         linear_probe(train_x, train_y, test_x, test_y[:5])
+
+
+def test_linear_layer_probe_converges_toward_the_fitted_probe_and_stops_short_of_it() -> None:
+    data = _clusters(5, n_train=400, n_test=400, spread=1.5)
+    fitted = linear_probe(*data)
+    assert linear_layer_probe(*data, epochs=200, batch_size=100, lr=0.05) >= fitted - 0.01
+    assert linear_layer_probe(*data, epochs=1, lr=1e-4) < fitted - 0.1  # one tiny step
+
+
+def test_linear_layer_probe_seed_labels_and_bad_input() -> None:
+    train_x, train_y, test_x, test_y = _clusters(6, spread=2.0)
+    first = linear_layer_probe(train_x, train_y, test_x, test_y, epochs=3, seed=1)
+    assert first == linear_layer_probe(train_x, train_y, test_x, test_y, epochs=3, seed=1)
+    shifted = linear_layer_probe(train_x, train_y * 7 + 3, test_x, test_y * 7 + 3, epochs=3, seed=1)
+    assert shifted == first  # any integer labels, same classes in the same order
+    as_torch = [torch.from_numpy(a) for a in (train_x, train_y, test_x, test_y)]
+    assert linear_layer_probe(*as_torch, epochs=3, seed=1) == first
+    assert np.isnan(linear_layer_probe(train_x, train_y, test_x[:0], test_y[:0], epochs=1))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        linear_layer_probe(train_x, np.zeros_like(train_y), test_x, test_y, epochs=1)
+    with pytest.raises(ValueError, match="epochs >= 1"):
+        linear_layer_probe(train_x, train_y, test_x, test_y, epochs=0)
 
 
 def test_stratified_order_prefixes() -> None:

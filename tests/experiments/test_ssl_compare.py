@@ -18,6 +18,9 @@ def test_a_tiny_comparison_writes_every_file_and_reloads_its_runs(tmp_path: Path
         assert results["few_shot"][row["encoder"]][-1] == [1.0, row["probe"]]
     supervised = next(row for row in results["rows"] if row["encoder"] == "supervised")
     assert 0.0 <= supervised["joint"] <= 1.0  # its own classifier is read back too
+    for row, encoder in zip(results["rows"], ENCODERS, strict=True):  # the tutorial's probe
+        assert (row["tutorial_probe"] is None) == (encoder.tutorial_probe_epochs is None)
+        assert row["tutorial_probe"] is None or 0.0 <= row["tutorial_probe"] <= 1.0
     assert [row["encoder"] for row in results["biased"]] == [
         e.name for e in ENCODERS if e.in_biased_test
     ]

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from embedforge.data.palettes import PALETTE_COLUMNS
+from embedforge.devices import DeviceChoice, resolve_device
 from embedforge.errors import UserError
 from embedforge.evaluate.run_embeddings import RunEmbeddings, load_run_embeddings
 from embedforge.image_run import ImageRun
@@ -144,7 +145,7 @@ def embed_file(
     data: str | os.PathLike[str] | None,
     out: str | os.PathLike[str],
     *,
-    device: str = "auto",
+    device: DeviceChoice = "auto",
     progress: bool = True,
 ) -> pd.DataFrame:
     """The ``embedforge embed`` command: load the run, embed ``data``, write ``out``.
@@ -157,8 +158,7 @@ def embed_file(
     if data is None:
         frame = own_items_frame(load_run_embeddings(run_dir))
     else:
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device(device, "--device")
         frame = load_run(run_dir).embed(data, device=device, progress=progress)
     write_embeddings(frame, out)
     width = sum(column.startswith("emb_") for column in frame.columns)

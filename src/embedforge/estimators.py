@@ -239,11 +239,9 @@ class PaletteEmbedder:
         }
 
     def _device(self) -> str:
-        import torch
+        from embedforge.devices import resolve_device  # imports torch: only once it is needed
 
-        if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return self.device
+        return resolve_device(self.device, "PaletteEmbedder device")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "run_"):

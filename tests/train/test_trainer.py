@@ -50,6 +50,14 @@ def test_run_folder_holds_recipe_checkpoints_and_metrics(tmp_path: Path) -> None
         train(parse_recipe(SMALL), run, progress=False)
 
 
+def test_a_cuda_recipe_without_a_gpu_is_one_clear_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    recipe = parse_recipe({**SMALL, "train": {**SMALL["train"], "device": "cuda"}})
+    with pytest.raises(UserError, match="recipe train.device is 'cuda' but no GPU is available"):
+        train(recipe, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / LAST).exists()
+
+
 def test_seeded_runs_are_identical(tmp_path: Path) -> None:
     first = train(parse_recipe(SMALL), tmp_path / "a", progress=False)
     second = train(parse_recipe(SMALL), tmp_path / "b", progress=False)

@@ -25,6 +25,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from embedforge.data.digits import ImageSplit
+from embedforge.devices import resolve_device
 from embedforge.errors import UserError
 from embedforge.recipe import Recipe, TrainSection, load_recipe
 from embedforge.train.build import build_data, build_optimizer, build_palettes, build_schedule
@@ -51,13 +52,6 @@ class TrainResult:
     best_epoch: int
     best_value: float
     history: list[dict]
-
-
-def _uses_cuda(choice: str) -> bool:
-    """Whether the recipe's ``train.device`` puts the run on a GPU."""
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise UserError("recipe train.device is 'cuda' but no GPU is available")
-    return choice != "cpu" and torch.cuda.is_available()
 
 
 def uses_mixed_precision(settings: TrainSection, device: torch.device) -> bool:
@@ -119,7 +113,7 @@ def train(
     if (run_dir / LAST).exists() and not resume:
         raise UserError(f"{run_dir} already holds a run: pass --resume, or choose another --out")
     settings = recipe.train
-    cuda = _uses_cuda(settings.device)
+    cuda = resolve_device(settings.device, "recipe train.device") == "cuda"
     distributed = setup_from_env("nccl" if cuda else "gloo")  # the backend follows the device
     device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
     main = is_main_process()

@@ -16,7 +16,7 @@ def test_auto_is_the_gpu_when_there_is_one_and_cpu_is_always_cpu(monkeypatch, gp
 
 def test_cuda_without_a_gpu_and_unknown_choices_are_user_errors(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(UserError, match="recipe train.device is 'cuda' but no GPU is available"):
+    with pytest.raises(UserError, match=r"recipe train\.device is 'cuda' but no GPU is available"):
         resolve_device("cuda", "recipe train.device")
     with pytest.raises(UserError, match="--device must be auto, cpu or cuda; got 'tpu'"):
         resolve_device("tpu", "--device")  # type: ignore[arg-type]

@@ -53,7 +53,7 @@ def test_run_folder_holds_recipe_checkpoints_and_metrics(tmp_path: Path) -> None
 def test_a_cuda_recipe_without_a_gpu_is_one_clear_error(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     recipe = parse_recipe({**SMALL, "train": {**SMALL["train"], "device": "cuda"}})
-    with pytest.raises(UserError, match="recipe train.device is 'cuda' but no GPU is available"):
+    with pytest.raises(UserError, match=r"recipe train\.device is 'cuda' but no GPU is available"):
         train(recipe, tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / LAST).exists()
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from embedforge import __version__
+from embedforge.devices import DEVICE_CHOICES
 from embedforge.errors import UserError
 
 
@@ -145,9 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         "training and held-out items (image runs)",
     )  # fmt: skip
     embed.add_argument("--out", required=True, help="output file: .parquet or .csv")
-    embed.add_argument(
-        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default auto)"
-    )
+    embed.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="(default auto)")
     embed.set_defaults(handler=_run_embed)
 
     evaluate = commands.add_parser(

@@ -2,16 +2,17 @@
 
 One rule for the trainer, the estimators and ``embedforge embed``, so that ``auto`` means
 the same everywhere and asking for a GPU that is not there is a user's mistake with one
-clear message, not a CUDA traceback from deep inside torch.
+clear message, not a CUDA traceback from deep inside torch. The recipe schema, the CLI and
+the estimator name the choices from here; torch loads only when a choice is resolved, so
+naming them stays light.
 """
 
-from typing import Literal
-
-import torch
+from typing import Literal, get_args
 
 from embedforge.errors import UserError
 
 DeviceChoice = Literal["auto", "cpu", "cuda"]
+DEVICE_CHOICES: tuple[str, ...] = get_args(DeviceChoice)
 
 
 def resolve_device(choice: DeviceChoice, setting: str) -> Literal["cpu", "cuda"]:
@@ -22,10 +23,11 @@ def resolve_device(choice: DeviceChoice, setting: str) -> Literal["cpu", "cuda"]
     >>> resolve_device("cpu", "--device")
     'cpu'
     """
-    if choice not in ("auto", "cpu", "cuda"):
+    import torch
+
+    if choice not in DEVICE_CHOICES:
         raise UserError(f"{setting} must be auto, cpu or cuda; got {choice!r}")
-    if choice == "cuda" and not torch.cuda.is_available():
+    gpu = torch.cuda.is_available()
+    if choice == "cuda" and not gpu:
         raise UserError(f"{setting} is 'cuda' but no GPU is available")
-    if choice == "cpu" or not torch.cuda.is_available():
-        return "cpu"
-    return "cuda"
+    return "cuda" if choice != "cpu" and gpu else "cpu"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from embedforge.devices import DeviceChoice, resolve_device
 from embedforge.errors import UserError
 
 if TYPE_CHECKING:  # the package import stays light: torch loads on fit
@@ -68,7 +69,7 @@ class PaletteEmbedder:
         weight_column: str | None = None,
         feature_columns: list[str] | None = None,
         seed: int = 0,
-        device: Literal["auto", "cpu", "cuda"] = "auto",
+        device: DeviceChoice = "auto",
         progress: bool = True,
         run_dir: str | os.PathLike[str] | None = None,
     ) -> None:
@@ -239,8 +240,6 @@ class PaletteEmbedder:
         }
 
     def _device(self) -> str:
-        from embedforge.devices import resolve_device  # imports torch: only once it is needed
-
         return resolve_device(self.device, "PaletteEmbedder device")
 
     def _check_fitted(self) -> None:

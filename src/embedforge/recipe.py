@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from embedforge.devices import DeviceChoice
 from embedforge.errors import UserError
 
 
@@ -337,7 +338,7 @@ class TrainSection(_Section):
         "mean_average_precision_at_r",
         description="palettes: view_precision_at_1 (the default there)",
     )
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: DeviceChoice = "auto"
 
 
 _IMAGE_ONLY = ("embedder", "sampler", "views")

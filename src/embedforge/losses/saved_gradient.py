@@ -4,6 +4,12 @@ The fused losses (triplet, contrastive) know the gradient of their mean with
 respect to the (B, B) distance matrix in closed form, and build it while they
 compute the loss. Saving that one tensor is all the backward pass needs, and
 far less than autograd would keep through the elementwise graph.
+
+The saved gradient is a constant to autograd, so its own dependence on the input (the
+second-order term) is unknown: a ``create_graph=True`` pass raises instead of returning a
+second derivative that silently lacks that term. (``once_differentiable`` is not enough: it
+only guards when the incoming gradient itself requires grad, and the distance matrix's own
+backward would still build a graph around the constant.)
 """
 
 import torch
@@ -15,6 +21,12 @@ class SavedGradientFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_loss: Tensor, *_unused: Tensor):  # type: ignore[override]
+        if torch.is_grad_enabled():  # autograd enables grad in backward only for create_graph
+            raise RuntimeError(
+                f"{ctx.__class__.__name__.removeprefix('_').removesuffix('Backward')}: this "
+                "fused loss has no second derivative; create_graph=True (a gradient penalty, "
+                "meta-learning) needs a loss written with plain autograd operations"
+            )
         (grad,) = ctx.saved_tensors
         return (grad_loss * grad, *([None] * (len(ctx.needs_input_grad) - 1)))
 

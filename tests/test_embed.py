@@ -101,10 +101,9 @@ def test_unknown_extension_and_missing_run_are_user_errors(
     assert not list(tmp_path.iterdir())
 
 
-def test_image_runs_are_refused(tmp_path: Path) -> None:
-    (tmp_path / "recipe.yaml").write_text(parse_recipe({}).to_yaml())
+def test_image_runs_are_refused() -> None:
     with pytest.raises(UserError, match="expected 'palettes'"):
-        PaletteRun.load(tmp_path)
+        PaletteRun.from_recipe(parse_recipe({}))
 
 
 def test_without_data_a_run_exports_its_own_items(tmp_path: Path, capsys) -> None:

@@ -45,13 +45,13 @@ def test_search_equals_brute_force_over_the_embedding(
 def test_bad_index_folders_are_user_errors(
     tmp_path: Path, run_dir: Path, palette_csv: Path
 ) -> None:
-    with pytest.raises(UserError, match="not an index folder"):
+    with pytest.raises(UserError, match="not an embedforge index folder"):
         Searcher.load(tmp_path)
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "notes.txt").write_text("mine")
     searcher = Searcher.build(run_dir, palette_csv, progress=False)
-    with pytest.raises(UserError, match="not an embedforge index folder"):
+    with pytest.raises(UserError, match="occupied: holds files embedforge did not write"):
         searcher.save(occupied)
     assert (occupied / "notes.txt").read_text() == "mine"
 

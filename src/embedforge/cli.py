@@ -25,13 +25,13 @@ def _run_demo(args: argparse.Namespace) -> None:
 def _run_train(args: argparse.Namespace) -> None:
     from embedforge.train.trainer import train_from_file
 
-    train_from_file(args.recipe, args.out, args.set, args.resume)
+    train_from_file(args.recipe, args.out, args.set, resume=args.resume, overwrite=args.overwrite)
 
 
 def _run_embed(args: argparse.Namespace) -> None:
     from embedforge.embed import embed_file
 
-    embed_file(args.run_dir, args.data, args.out, device=args.device)
+    embed_file(args.run_dir, args.data, args.out, device=args.device, overwrite=args.overwrite)
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
@@ -44,13 +44,13 @@ def _run_evaluate(args: argparse.Namespace) -> None:
 def _run_report(args: argparse.Namespace) -> None:
     from embedforge.evaluate.report import write_report
 
-    print(f"report: {write_report(args.run_dir, out=args.out)}")
+    print(f"report: {write_report(args.run_dir, out=args.out, overwrite=args.overwrite)}")
 
 
 def _run_quickstart(args: argparse.Namespace) -> None:
     from embedforge.quickstart import run_quickstart
 
-    run_quickstart(Path(args.out))
+    run_quickstart(Path(args.out), overwrite=args.overwrite)
 
 
 def _run_ssl_compare(args: argparse.Namespace) -> None:
@@ -69,10 +69,11 @@ def _run_ssl_compare(args: argparse.Namespace) -> None:
 
 
 def _run_index_build(args: argparse.Namespace) -> None:
-    from embedforge.search import Searcher
+    from embedforge.search import Searcher, check_search_folder
 
+    check_search_folder(Path(args.out), overwrite=args.overwrite)  # before the embedding work
     searcher = Searcher.build(args.run_dir, args.data, metric=args.metric, kind=args.kind)
-    searcher.save(args.out)
+    searcher.save(args.out, overwrite=args.overwrite)
     print(f"indexed {len(searcher.index)} objects ({args.kind}, {args.metric}): {args.out}")
 
 
@@ -81,15 +82,23 @@ def _run_search(args: argparse.Namespace) -> None:
     from embedforge.search import Searcher
 
     if args.out:
-        check_output_path(args.out)
+        check_output_path(args.out, overwrite=args.overwrite)
     neighbours = Searcher.load(args.index_dir).search(args.queries, k=args.k)
     if args.out:
         from embedforge.embed import write_embeddings
 
-        write_embeddings(neighbours.set_index("query_id"), args.out)
+        write_embeddings(neighbours.set_index("query_id"), args.out, overwrite=args.overwrite)
         print(f"{len(neighbours)} neighbours written to {args.out}")
     else:
         print(neighbours.to_string(index=False))
+
+
+def _add_overwrite(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace {what} if it exists (only ever one embedforge wrote)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a recipe key, e.g. --set train.epochs=3 (repeatable)",
     )
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    _add_overwrite(train, "the run in --out (start it again)")
     train.set_defaults(handler=_run_train)
 
     embed = commands.add_parser(
@@ -147,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     embed.add_argument("--out", required=True, help="output file: .parquet or .csv")
     embed.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="(default auto)")
+    _add_overwrite(embed, "the --out file")
     embed.set_defaults(handler=_run_embed)
 
     evaluate = commands.add_parser(
@@ -165,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run_dir", help="a run folder (recipe.yaml + checkpoints/)")
     report.add_argument("--out", help="HTML file to write (default RUN_DIR/report.html)")
+    _add_overwrite(report, "an existing --out file")
     report.set_defaults(handler=_run_report)
 
     quickstart = commands.add_parser(
@@ -177,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     quickstart.add_argument(
         "--out", default="quickstart", help="folder for everything (default ./quickstart)"
     )
+    _add_overwrite(quickstart, "an earlier quickstart folder")
     quickstart.set_defaults(handler=_run_quickstart)
 
     experiment = commands.add_parser("experiment", help="run a whole comparison")
@@ -220,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--kind", choices=("flat", "ivf", "hnsw"), default="flat",
         help="flat is exact; ivf or hnsw for large collections (need faiss)",
     )  # fmt: skip
+    _add_overwrite(index_build, "the index folder in --out")
     index_build.set_defaults(handler=_run_index_build)
 
     search = commands.add_parser("search", help="nearest neighbours of query objects in an index")
@@ -230,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     search.add_argument("-k", type=int, default=10, help="neighbours per query (default 10)")
     search.add_argument("--out", help="write query_id, rank, neighbour_id, distance here")
+    _add_overwrite(search, "the --out file")
     search.set_defaults(handler=_run_search)
     return parser
 

@@ -2,7 +2,7 @@
 
 A run folder holds ``recipe.yaml`` and ``checkpoints/best.safetensors``; the model is
 rebuilt from the recipe and its weights read with
-:func:`~embedforge.train.checkpoint.load_state` (safetensors: nothing is unpickled). The
+:func:`~embedforge.files.state.load_state` (safetensors: nothing is unpickled). The
 table is read with the recipe's own settings (colour space, columns), so it is encoded the
 way the model was trained. Embedding is deterministic: eval mode, no random view, objects
 sorted by id, and set encoders that ignore row order, so shuffling the table's rows gives
@@ -22,15 +22,11 @@ from embedforge.data.palettes import PALETTE_COLUMNS
 from embedforge.devices import DeviceChoice, resolve_device
 from embedforge.errors import UserError
 from embedforge.evaluate.run_embeddings import RunEmbeddings, load_run_embeddings
+from embedforge.files.atomic import atomic_write
+from embedforge.files.run_folder import load_best, load_run_recipe, save_best_model
 from embedforge.image_run import ImageRun
-from embedforge.recipe import PaletteDataSection, Recipe, load_recipe
+from embedforge.recipe import PaletteDataSection, Recipe
 from embedforge.train.build import build_palettes, build_set_encoder
-from embedforge.train.checkpoint import (
-    atomic_write,
-    load_best_model,
-    run_recipe_path,
-    save_best_model,
-)
 from embedforge.train.set_task import embed_sets
 
 OUTPUT_FORMATS = (".parquet", ".csv")
@@ -64,8 +60,8 @@ class PaletteRun:
     @classmethod
     def load(cls, run_dir: str | os.PathLike[str]) -> "PaletteRun":
         """Read ``recipe.yaml`` and the best weights of a run folder."""
-        run = cls.from_recipe(load_recipe(run_recipe_path(run_dir)))
-        load_best_model(run_dir, run.model)
+        run = cls.from_recipe(load_run_recipe(run_dir))
+        load_best(run_dir, run.model)
         return run
 
     def save(self, run_dir: str | os.PathLike[str]) -> None:
@@ -97,13 +93,14 @@ Run = PaletteRun | ImageRun
 
 def load_run(run_dir: str | os.PathLike[str]) -> Run:
     """The run in ``run_dir``, as the model for its kind of data: palettes or image files."""
-    if isinstance(load_recipe(run_recipe_path(run_dir)).data, PaletteDataSection):
+    if isinstance(load_run_recipe(run_dir).data, PaletteDataSection):
         return PaletteRun.load(run_dir)
     return ImageRun.load(run_dir)
 
 
-def check_output_path(out: str | os.PathLike[str]) -> Path:
-    """The output path, if its extension names a format we write (checked before any work)."""
+def check_output_path(out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """The output path, if its extension names a format we write and it may be written
+    (checked before any work): an existing file is replaced only with ``overwrite``."""
     out = Path(out)
     if out.suffix.lower() not in OUTPUT_FORMATS:
         raise UserError(
@@ -112,12 +109,16 @@ def check_output_path(out: str | os.PathLike[str]) -> Path:
         )
     if out.is_dir():
         raise UserError(f"{out}: is a directory; expected a file name")
+    if out.exists() and not overwrite:
+        raise UserError(f"{out}: exists; pass --overwrite to replace it")
     return out
 
 
-def write_embeddings(frame: pd.DataFrame, out: str | os.PathLike[str]) -> None:
+def write_embeddings(
+    frame: pd.DataFrame, out: str | os.PathLike[str], *, overwrite: bool = False
+) -> None:
     """Write ``frame`` with its index as the first column, as Parquet or CSV by extension."""
-    out = check_output_path(out)
+    out = check_output_path(out, overwrite=overwrite)
     table = frame.reset_index()
     if out.suffix.lower() == ".parquet":
         atomic_write(out, lambda tmp: table.to_parquet(tmp, index=False, engine="pyarrow"))
@@ -147,6 +148,7 @@ def embed_file(
     *,
     device: DeviceChoice = "auto",
     progress: bool = True,
+    overwrite: bool = False,
 ) -> pd.DataFrame:
     """The ``embedforge embed`` command: load the run, embed ``data``, write ``out``.
 
@@ -154,13 +156,13 @@ def embed_file(
     a run trained on an image folder. Without ``data``, the run's own items (its training
     and held-out split) are embedded: the way to export a digits or dSprites run.
     """
-    check_output_path(out)
+    check_output_path(out, overwrite=overwrite)
     if data is None:
         frame = own_items_frame(load_run_embeddings(run_dir))
     else:
         device = resolve_device(device, "--device")
         frame = load_run(run_dir).embed(data, device=device, progress=progress)
-    write_embeddings(frame, out)
+    write_embeddings(frame, out, overwrite=overwrite)
     width = sum(column.startswith("emb_") for column in frame.columns)
     print(f"embedded {len(frame)} items into {width} dimensions: {out}")
     return frame

@@ -42,8 +42,13 @@ class PaletteEmbedder:
     The defaults train the Set Transformer (hidden 64) for 10 epochs of batches of 512 on
     ~24,000 palettes in under a minute on a 2-core CPU (measured: 51 s, view matching P@1
     on held-out objects 0.958). ``encoder="deep_sets"`` is about 3x faster (15 s) but keeps
-    less of the colours (``benchmarks/results/palettes.md``). ``save(DIR)`` writes a run
-    folder that :meth:`load` and ``embedforge embed DIR`` both read.
+    less of the colours (``benchmarks/results/palettes.md``).
+
+    ``run_dir``: where the run is written (default: a temporary folder that lives as long as
+    the estimator); it must be new or empty, or one of our runs with ``overwrite=True``. The
+    run keeps a copy of the training table (``data/``) and its split, so ``save(DIR)``
+    writes a folder that :meth:`load`, ``embedforge embed``, ``evaluate`` and ``report``
+    read from any directory, after this process is gone.
 
     Example (training takes a while, so it is not run here)::
 
@@ -72,6 +77,7 @@ class PaletteEmbedder:
         device: DeviceChoice = "auto",
         progress: bool = True,
         run_dir: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
     ) -> None:
         self.encoder = encoder
         self.dim = dim
@@ -88,6 +94,7 @@ class PaletteEmbedder:
         self.device = device
         self.progress = progress
         self.run_dir = run_dir
+        self.overwrite = overwrite
 
     _PARAMS = (
         "encoder",
@@ -105,6 +112,7 @@ class PaletteEmbedder:
         "device",
         "progress",
         "run_dir",
+        "overwrite",
     )
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -119,15 +127,16 @@ class PaletteEmbedder:
             setattr(self, name, value)
         return self
 
-    def recipe(self, data_path: str | os.PathLike[str]) -> "Recipe":
-        """The recipe ``fit`` trains: these arguments over the palette defaults."""
+    def recipe(self, data_path: str | os.PathLike[str] | None = None) -> "Recipe":
+        """The recipe ``fit`` trains: these arguments over the palette defaults (``fit``
+        passes its table to the trainer, which keeps a copy in the run: no ``data_path``)."""
         from embedforge.recipe import parse_recipe
 
         return parse_recipe(
             {
                 "data": {
                     "source": "palettes",
-                    "path": str(data_path),
+                    "path": None if data_path is None else str(data_path),
                     "colour_space": self.colour_space,
                     **self._columns(),
                     "seed": self.seed,
@@ -162,8 +171,9 @@ class PaletteEmbedder:
             run_dir = Path(self._scratch.name) / "run"
         else:
             run_dir = Path(self.run_dir)
-        data_path = _as_file(X, run_dir)
-        result = train(self.recipe(data_path), run_dir, progress=self.progress)
+        result = train(
+            self.recipe(), run_dir, overwrite=self.overwrite, progress=self.progress, table=X
+        )
 
         self.run_dir_ = run_dir
         self.history_ = result.history
@@ -190,23 +200,30 @@ class PaletteEmbedder:
         """``fit(X)`` then ``transform(X)``."""
         return self.fit(X).transform(X)
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write a run folder (recipe.yaml + checkpoints/best.safetensors)."""
-        from embedforge.train.checkpoint import HISTORY
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Copy the fitted run folder (recipe, checkpoints, history, split, the training
+        table) to ``path``: it loads, embeds, evaluates and reports from there on its own.
+
+        ``path`` must be new or empty, or one of our run folders with ``overwrite``.
+        """
+        from embedforge.files.atomic import staged_folder
+        from embedforge.files.markers import prepare_folder
+        from embedforge.files.run_folder import RUN
 
         self._check_fitted()
-        path = Path(path)
-        self.run_.save(path)
-        history = Path(self.run_dir_) / HISTORY
-        if history.is_file() and history.resolve() != (path / HISTORY).resolve():
-            shutil.copyfile(history, path / HISTORY)
+        path, source = Path(path), Path(self.run_dir_)
+        if path.resolve() == source.resolve():
+            return path
+        prepare_folder(path, RUN, overwrite=overwrite, hint="pass overwrite=True to replace it")
+        with staged_folder(path) as staging:
+            shutil.copytree(source, staging, dirs_exist_ok=True)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "PaletteEmbedder":
         """A fitted embedder from a run folder (``save``'s, or ``embedforge train``'s)."""
         from embedforge.embed import PaletteRun
-        from embedforge.train.checkpoint import read_history
+        from embedforge.files.run_folder import read_history
 
         run = PaletteRun.load(path)
         recipe = run.recipe
@@ -245,22 +262,6 @@ class PaletteEmbedder:
     def _check_fitted(self) -> None:
         if not hasattr(self, "run_"):
             raise UserError("this PaletteEmbedder is not fitted yet: call fit() or load() first")
-
-
-def _as_file(X: PaletteSource, run_dir: Path) -> Path:
-    """A path the recipe can name: the given file, or the DataFrame written into the run."""
-    if not isinstance(X, pd.DataFrame):
-        return Path(X).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    table = X.reset_index(drop=True)
-    path = run_dir / "palettes.parquet"
-    try:
-        table.to_parquet(path, index=False)
-    except (TypeError, ValueError):  # a column pyarrow cannot type (mixed objects): CSV keeps it
-        path.unlink(missing_ok=True)
-        path = run_dir / "palettes.csv"
-        table.to_csv(path, index=False)
-    return path.resolve()
 
 
 __all__ = ["PaletteEmbedder"]

@@ -17,9 +17,9 @@ from torch import nn
 from embedforge.data.image_folder import ImageFolder
 from embedforge.data.lazy_images import LazyImages
 from embedforge.errors import UserError
-from embedforge.recipe import DataSection, Recipe, load_recipe
+from embedforge.files.run_folder import load_best, load_run_recipe, save_best_model
+from embedforge.recipe import DataSection, Recipe
 from embedforge.train.build import build_model
-from embedforge.train.checkpoint import load_best_model, run_recipe_path, save_best_model
 from embedforge.train.image_task import embed_images
 
 
@@ -45,8 +45,8 @@ class ImageRun:
     @classmethod
     def load(cls, run_dir: str | os.PathLike[str]) -> "ImageRun":
         """Read ``recipe.yaml`` and the best weights of a run folder."""
-        run = cls.from_recipe(load_recipe(run_recipe_path(run_dir)))
-        load_best_model(run_dir, run.model)
+        run = cls.from_recipe(load_run_recipe(run_dir))
+        load_best(run_dir, run.model)
         return run
 
     def save(self, run_dir: str | os.PathLike[str]) -> None:

@@ -12,7 +12,10 @@ download, and says where each file went:
   triplet loss (the demo's recipe); the embeddings of the training and held-out
   images; metrics; the HTML report.
 
-Everything lands in one folder, which is replaced as a whole if it exists.
+Everything lands in one folder, built in a hidden sibling and renamed into place when
+it is whole, so every path printed is the final one. An earlier quickstart folder is
+replaced only with ``--overwrite`` (and only if it holds nothing but what the quickstart
+wrote); any other non-empty folder is refused before anything runs.
 """
 
 import json
@@ -21,17 +24,21 @@ from pathlib import Path
 
 from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.demo import demo_recipe
-from embedforge.embed import PaletteRun, embed_file, write_embeddings
-from embedforge.evaluate.evaluate_run import METRICS, summary_line
+from embedforge.embed import PaletteRun, own_items_frame, write_embeddings
+from embedforge.evaluate.evaluate_run import summary_line
 from embedforge.evaluate.report import write_report
+from embedforge.evaluate.run_embeddings import load_run_embeddings
+from embedforge.files.atomic import atomic_write, staged_folder
+from embedforge.files.markers import FolderKind, prepare_folder, write_marker
+from embedforge.files.run_folder import METRICS
 from embedforge.recipe import Recipe, bundled_recipe
 from embedforge.search import Searcher
-from embedforge.train.checkpoint import atomic_write, staged_folder
 from embedforge.train.trainer import train
 
 PALETTE_OBJECTS = 6000
 QUERY_OBJECTS = 5
 SEED = 0
+QUICKSTART = FolderKind("quickstart", frozenset({"palettes", "digits"}))
 
 
 def palette_recipe(*, objects: int = PALETTE_OBJECTS, epochs: int = 10) -> Recipe:
@@ -41,12 +48,14 @@ def palette_recipe(*, objects: int = PALETTE_OBJECTS, epochs: int = 10) -> Recip
 
 
 def run_quickstart(
-    out: Path, *, palette_objects: int = PALETTE_OBJECTS, palette_epochs: int = 10,
-    digits_epochs: int = 100,
+    out: Path, *, overwrite: bool = False, palette_objects: int = PALETTE_OBJECTS,
+    palette_epochs: int = 10, digits_epochs: int = 100,
 ) -> dict[str, Path]:  # fmt: skip
     """Run every stage into ``out``; the files written, by what they are."""
     start = time.perf_counter()
+    prepare_folder(out, QUICKSTART, overwrite=overwrite, hint="pass --overwrite to redo it")
     with staged_folder(out) as staged:
+        write_marker(staged, QUICKSTART)
         files = _palettes(staged / "palettes", palette_objects, palette_epochs)
         files |= _digits(staged / "digits", digits_epochs)
     files = {name: out / path.relative_to(staged) for name, path in files.items()}
@@ -70,7 +79,10 @@ def _palettes(folder: Path, objects: int, epochs: int) -> dict[str, Path]:
     run = folder / "run"
     train(palette_recipe(objects=objects, epochs=epochs), run)  # the same objects as the table
     embeddings = folder / "embeddings.parquet"
-    searcher = Searcher.from_embeddings(PaletteRun.load(run), embed_file(run, table, embeddings))
+    palette_run = PaletteRun.load(run)
+    frame = palette_run.embed(table)
+    write_embeddings(frame, embeddings)
+    searcher = Searcher.from_embeddings(palette_run, frame)
     index = searcher.save(folder / "index")
     neighbours = folder / "neighbours.csv"
     write_embeddings(searcher.search(queries, k=5).set_index("query_id"), neighbours)
@@ -92,7 +104,7 @@ def _digits(folder: Path, epochs: int) -> dict[str, Path]:
     run = folder / "run"
     train(demo_recipe(epochs=epochs, seed=SEED), run)
     embeddings = folder / "embeddings.parquet"
-    embed_file(run, None, embeddings)
+    write_embeddings(own_items_frame(load_run_embeddings(run)), embeddings)
     report = _report(run)
     return {
         "digits run": run,

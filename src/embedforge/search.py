@@ -10,7 +10,8 @@ An index folder is self-contained, so ``embedforge search`` needs nothing else:
     INDEX_DIR/index/   the EmbeddingIndex over the collection's embeddings, with its ids
 
 It is written into a temporary sibling and renamed into place, so an interrupted
-build never leaves half an index where a whole one was.
+build never leaves half an index where a whole one was; an existing folder is
+replaced only if it is a search folder of ours and ``overwrite`` is given.
 """
 
 import os
@@ -23,10 +24,12 @@ import pandas as pd
 
 from embedforge.embed import Run, load_run
 from embedforge.errors import UserError
+from embedforge.files.atomic import staged_folder
+from embedforge.files.markers import FolderKind, is_folder_of, prepare_folder, write_marker
 from embedforge.index.embedding_index import EmbeddingIndex
-from embedforge.train.checkpoint import staged_folder
 
 Source = str | os.PathLike[str] | pd.DataFrame
+SEARCH = FolderKind("search", frozenset({"run", "index"}))
 
 
 @dataclass
@@ -80,12 +83,12 @@ class Searcher:
             }
         )
 
-    def save(self, directory: str | os.PathLike[str]) -> Path:
+    def save(self, directory: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write the index folder (``run/`` and ``index/``) atomically."""
         directory = Path(directory)
-        if directory.exists() and any(directory.iterdir()) and not _is_index_folder(directory):
-            raise UserError(f"{directory} exists and is not an embedforge index folder")
+        check_search_folder(directory, overwrite=overwrite)
         with staged_folder(directory) as staging:
+            write_marker(staging, SEARCH)
             self.run.save(staging / "run")
             self.index.save(staging / "index")
         return directory
@@ -93,10 +96,14 @@ class Searcher:
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> "Searcher":
         directory = Path(directory)
-        if not _is_index_folder(directory):
-            raise UserError(f"{directory}: not an index folder (expected run/ and index/ inside)")
+        if not is_folder_of(directory, SEARCH):
+            raise UserError(
+                f"{directory}: not an embedforge index folder (expected one written by "
+                "'embedforge index build')"
+            )
         return cls(load_run(directory / "run"), EmbeddingIndex.load(directory / "index"))
 
 
-def _is_index_folder(directory: Path) -> bool:
-    return (directory / "run").is_dir() and (directory / "index").is_dir()
+def check_search_folder(directory: Path, *, overwrite: bool) -> None:
+    """Refuse, before any work, a folder ``save`` may not write (see embedforge.files.markers)."""
+    prepare_folder(directory, SEARCH, overwrite=overwrite, hint="pass --overwrite to replace it")

@@ -12,8 +12,9 @@ import torch
 from safetensors.torch import save_file
 
 from embedforge.encoders.timm_trunk import TimmTrunk
+from embedforge.files.run_folder import LAST
+from embedforge.files.state import load_state
 from embedforge.recipe import bundled_recipe
-from embedforge.train.checkpoint import LAST, load_state
 from embedforge.train.trainer import train
 
 timm = pytest.importorskip("timm", reason="timm (and torchvision) not installed here")

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from embedforge.cli import main
 from embedforge.experiments.ssl_compare import ENCODERS, machine
-from embedforge.train.checkpoint import LAST
+from embedforge.files.run_folder import LAST
 
 
 def test_a_tiny_comparison_writes_every_file_and_reloads_its_runs(tmp_path: Path, capsys) -> None:

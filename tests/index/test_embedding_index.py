@@ -134,13 +134,16 @@ def test_save_replaces_an_index_but_not_other_folders(tmp_path: Path) -> None:
     first = EmbeddingIndex.build(np.eye(3), ["a", "b", "c"])
     second = EmbeddingIndex.build(np.eye(2), ["x", "y"])
     first.save(tmp_path / "index")
-    second.save(tmp_path / "index")
+    with pytest.raises(UserError, match="already holds an embedforge index"):
+        second.save(tmp_path / "index")
+    second.save(tmp_path / "index", overwrite=True)
     assert EmbeddingIndex.load(tmp_path / "index").ids.tolist() == ["x", "y"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    with pytest.raises(UserError, match="mine"):
-        first.save(tmp_path / "mine")
+    for overwrite in (False, True):
+        with pytest.raises(UserError, match="mine: holds files embedforge did not write"):
+            first.save(tmp_path / "mine", overwrite=overwrite)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from embedforge.files.state import load_state
 from embedforge.losses.classifier import SoftmaxClassifierLoss
 from embedforge.recipe import parse_recipe
-from embedforge.train.checkpoint import load_state
 from embedforge.train.image_task import embed_images
 from embedforge.train.trainer import LAST, build_task, train
 

@@ -16,9 +16,7 @@ from embedforge.losses.triplet import TripletMarginLoss
 FUSED = {
     "contrastive": lambda: ContrastiveLoss(0.1, 0.9, distance="cosine"),
     "triplet_all": lambda: TripletMarginLoss(margin=0.5, distance="cosine", mining="all"),
-    "triplet_semihard": lambda: TripletMarginLoss(
-        margin=0.5, distance="cosine", mining="semihard"
-    ),
+    "triplet_semihard": lambda: TripletMarginLoss(margin=0.5, distance="cosine", mining="semihard"),
 }
 
 

@@ -9,10 +9,11 @@ import torch
 
 from embedforge.data.lazy_images import LazyImages
 from embedforge.errors import UserError
+from embedforge.files.run_folder import LAST
+from embedforge.files.state import load_state
 from embedforge.recipe import Recipe, load_recipe, parse_recipe
 from embedforge.train import build
 from embedforge.train.build import build_data
-from embedforge.train.checkpoint import LAST, load_state
 from embedforge.train.task import shuffled_batches
 from embedforge.train.trainer import build_task, train
 

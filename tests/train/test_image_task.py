@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from embedforge.files.state import load_state
 from embedforge.losses import Projected, VAELoss
 from embedforge.recipe import parse_recipe
-from embedforge.train.checkpoint import load_state
 from embedforge.train.trainer import LAST, build_task, train
 
 DSPRITES = {"source": "dsprites", "size": 200, "test_fraction": 0.2}

@@ -13,11 +13,11 @@ import torch
 
 from embedforge.cli import main
 from embedforge.errors import UserError
+from embedforge.files.state import load_state
 from embedforge.losses import ArcFaceLoss
 from embedforge.recipe import load_recipe, parse_recipe
 from embedforge.train import trainer as trainer_module
 from embedforge.train.build import build_model, build_optimizer, check_optimizer_covers
-from embedforge.train.checkpoint import load_state
 from embedforge.train.image_task import ImageTask
 from embedforge.train.trainer import BEST, LAST, build_task, train
 

@@ -27,11 +27,11 @@ from embedforge.evaluate.open_set import NEW_LABEL, calibrate_threshold, mark_un
 from embedforge.evaluate.probes import few_shot_curve, knn_accuracy, linear_probe
 from embedforge.evaluate.retrieval import ALL_METRIC_NAMES, retrieval_metrics
 from embedforge.evaluate.run_embeddings import RunEmbeddings, load_run_embeddings
-from embedforge.train.checkpoint import atomic_write
+from embedforge.files.atomic import atomic_write_text
+from embedforge.files.run_folder import METRICS
 
 K = 5  # neighbours for MAP@k, recall@k and the kNN vote
 OPEN_SET_NEIGHBOURS = 20  # neighbour rows the threshold sweep walks
-METRICS = "metrics.json"
 
 
 def evaluate_run(
@@ -58,7 +58,7 @@ def evaluate_run(
         if open_set:
             metrics["open_set"] = open_set
     text = json.dumps(metrics, indent=2) + "\n"
-    atomic_write(run_dir / METRICS, lambda tmp: tmp.write_text(text))
+    atomic_write_text(run_dir / METRICS, text)
     return metrics
 
 

@@ -32,7 +32,7 @@ from matplotlib.ticker import MaxNLocator
 
 from embedforge.evaluate.projection import Projection
 from embedforge.evaluate.rsm import RSM, within_between
-from embedforge.train.checkpoint import atomic_write
+from embedforge.files.atomic import atomic_write
 
 DPI = 100
 PANEL = (6.0, 4.5)

@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from embedforge.evaluate.evaluate_run import METRICS, evaluate_run
+from embedforge.errors import UserError
+from embedforge.evaluate.evaluate_run import evaluate_run
 from embedforge.evaluate.html_page import image, note, page, section, table
 from embedforge.evaluate.plots import (
     curves_figure,
@@ -30,18 +31,27 @@ from embedforge.evaluate.plots import (
 from embedforge.evaluate.projection import umap_2d
 from embedforge.evaluate.rsm import similarity_matrix, within_between
 from embedforge.evaluate.run_embeddings import RunEmbeddings, load_run_embeddings
-from embedforge.train.checkpoint import BEST, RECIPE, atomic_write, read_history
+from embedforge.files.atomic import atomic_write_text
+from embedforge.files.run_folder import BEST, METRICS, RECIPE, REPORT, read_history
 
-REPORT = "report.html"
 SECTIONS = ("recipe", "training", "metrics", "map", "rsm")
 """The sections every report has (``threshold`` is added when there is a curve)."""
 
 
 def write_report(
-    run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None, seed: int = 0
+    run_dir: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    seed: int = 0,
 ) -> Path:
-    """Write the report of ``run_dir`` (to ``run_dir/report.html`` unless ``out``); its path."""
+    """Write the report of ``run_dir`` (to ``run_dir/report.html`` unless ``out``); its path.
+
+    The run's own report is replaced freely; an existing ``out`` only with ``overwrite``.
+    """
     run_dir = Path(run_dir)
+    if out is not None and Path(out).exists() and not overwrite:
+        raise UserError(f"{out}: exists; pass --overwrite to replace it")
     run = load_run_embeddings(run_dir)
     metrics = _current_metrics(run_dir, run, seed)
     sections = [
@@ -55,7 +65,7 @@ def write_report(
         sections.append(section("threshold", "Known or new", _threshold(metrics["open_set"])))
     text = page(f"embedforge report: {run_dir.resolve().name}", sections)
     path = Path(out) if out is not None else run_dir / REPORT
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write_text(path, text)
     return path
 
 

@@ -22,9 +22,9 @@ from torch import Tensor
 
 from embedforge.data.dsprites import SHAPE_NAMES
 from embedforge.data.synthetic_palettes import HUE_FAMILIES, synthetic_palettes
-from embedforge.recipe import DataSection, PaletteDataSection, Recipe, load_recipe
+from embedforge.files.run_folder import load_best, load_run_recipe
+from embedforge.recipe import DataSection, PaletteDataSection, Recipe
 from embedforge.train.build import build_data, build_model, build_palettes
-from embedforge.train.checkpoint import load_best_model, run_recipe_path
 from embedforge.train.image_task import embed_images
 from embedforge.train.set_task import SetTask, embed_sets
 
@@ -71,7 +71,7 @@ class RunEmbeddings:
 def load_run_embeddings(run_dir: str | os.PathLike[str]) -> RunEmbeddings:
     """Embed the held-out and training items of ``run_dir`` with its best checkpoint."""
     run_dir = Path(run_dir)
-    recipe = load_recipe(run_recipe_path(run_dir))
+    recipe = load_run_recipe(run_dir)
     if isinstance(recipe.data, PaletteDataSection):
         return _palette_embeddings(recipe, recipe.data, run_dir)
     return _image_embeddings(recipe, recipe.data, run_dir)
@@ -81,7 +81,7 @@ def _image_embeddings(recipe: Recipe, data: DataSection, run_dir: Path) -> RunEm
     split = build_data(data)
     _, channels, size, _ = split.train_images.shape
     model = build_model(recipe, image_size=size, in_channels=channels)
-    load_best_model(run_dir, model)
+    load_best(run_dir, model)
     label_name, label_names = {
         "digits": ("digit", tuple(str(d) for d in range(10))),
         "dsprites": ("shape", SHAPE_NAMES),
@@ -105,7 +105,7 @@ def _image_embeddings(recipe: Recipe, data: DataSection, run_dir: Path) -> RunEm
 def _palette_embeddings(recipe: Recipe, data: PaletteDataSection, run_dir: Path) -> RunEmbeddings:
     palettes = build_palettes(data)
     task = SetTask(recipe, palettes, CPU)
-    load_best_model(run_dir, task.model)
+    load_best(run_dir, task.model, task.loss_fn)
     query = embed_sets(task.model, task.validation_sets, CPU)
     reference = embed_sets(task.model, task.train_sets, CPU)
     view_matching = task.validate()

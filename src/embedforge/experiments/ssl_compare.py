@@ -55,14 +55,22 @@ from embedforge.evaluate.probes import (
 )
 from embedforge.evaluate.rsm import similarity_matrix
 from embedforge.experiments.biased_dsprites import biased_subset, control_subset
+from embedforge.files.atomic import atomic_write_text
+from embedforge.files.markers import FolderKind, prepare_folder, write_marker
+from embedforge.files.run_folder import LAST, read_history
+from embedforge.files.state import load_state
 from embedforge.recipe import Recipe, bundled_recipe
 from embedforge.train.build import build_loss, build_model, stratified_split
-from embedforge.train.checkpoint import LAST, atomic_write, load_state, read_history
 from embedforge.train.image_task import embed_images
 from embedforge.train.trainer import train
 
 CPU = torch.device("cpu")
 SIZE, TEST_FRACTION, SEED = 20_000, 0.2, 0
+EXPERIMENT = FolderKind(
+    "experiment",
+    frozenset({"runs", "results.json", "results.md", "report.html", "few_shot.png", "rsm.png"}),
+)
+"""The experiment's folder: continued by every invocation, never a folder of someone else's."""
 CHANCE = 1 / len(SHAPE_NAMES)
 
 
@@ -151,7 +159,8 @@ def run_ssl_compare(
     train, comes last, after the biased set.
     """
     started = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_folder(out, EXPERIMENT, reuse=True)  # continued, never another's folder
+    write_marker(out, EXPERIMENT)
     data = dsprites(size, SEED)
     train_idx, test_idx = stratified_split(data.labels, TEST_FRACTION, SEED)
     images, labels = data.images, data.labels
@@ -215,12 +224,10 @@ def run_ssl_compare(
     }
     for name, png in figures.items():
         write_png(png, out / name)
-    text = json.dumps(results, indent=2) + "\n"
-    atomic_write(out / "results.json", lambda tmp: tmp.write_text(text))
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     markdown = "\n".join(markdown_report(results)) + "\n"
-    atomic_write(out / "results.md", lambda tmp: tmp.write_text(markdown))
-    html = _html_report(results, figures)
-    atomic_write(out / "report.html", lambda tmp: tmp.write_text(html, encoding="utf-8"))
+    atomic_write_text(out / "results.md", markdown)
+    atomic_write_text(out / "report.html", _html_report(results, figures))
     print(markdown)
     return results
 
@@ -306,7 +313,7 @@ class _Runs:
         value = compute(*args)
         folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps(value)
-        atomic_write(path, lambda tmp: tmp.write_text(text))
+        atomic_write_text(path, text)
         return json.loads(text)  # the same types as a cached value (tuples become lists)
 
     def _embed(self, model: torch.nn.Module, split: ImageSplit) -> tuple[torch.Tensor, ...]:

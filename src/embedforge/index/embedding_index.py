@@ -9,10 +9,12 @@ is saved as a folder that says what it holds:
   ``embeddings.npy`` when it was built without FAISS (exact search in torch);
 * ``ids.json`` — the ids, one per row, all strings or all integers;
 * ``meta.json`` — format version, metric, kind, backend, dim, count and the
-  search parameters.
+  search parameters;
+* ``.embedforge.json`` — the marker of an embedforge index folder.
 
 The folder is written into a temporary sibling and renamed into place, so a
-killed save never leaves a half-written index.
+killed save never leaves a half-written index; an existing folder is replaced
+only if it is an index folder of ours and ``overwrite`` is given.
 
 Distances:
 
@@ -41,7 +43,8 @@ import torch
 
 from embedforge.errors import UserError
 from embedforge.evaluate.knn import default_chunk_size, knn_search
-from embedforge.train.checkpoint import staged_folder
+from embedforge.files.atomic import staged_folder
+from embedforge.files.markers import FolderKind, prepare_folder, write_marker
 
 Metric = Literal["l2", "inner_product"]
 Kind = Literal["flat", "ivf", "hnsw"]
@@ -50,6 +53,7 @@ Backend = Literal["auto", "faiss", "torch"]
 FORMAT = "embedforge-index"
 FORMAT_VERSION = 1
 INSTALL_HINT = "install FAISS with `pip install embedforge[faiss]`"
+INDEX = FolderKind("index", frozenset({"index.faiss", "embeddings.npy", "ids.json", "meta.json"}))
 
 
 def import_faiss() -> ModuleType | None:
@@ -233,24 +237,22 @@ class EmbeddingIndex:
             ids=ids,
         )
 
-    def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write the index folder atomically; replaces an earlier index there, nothing else.
+    def save(self, directory: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the index folder atomically; with ``overwrite`` it replaces an earlier index
+        folder of ours there, and nothing else is ever replaced.
 
         >>> import tempfile
         >>> folder = Path(tempfile.mkdtemp()) / "idx"
         >>> index = EmbeddingIndex.build(np.eye(2, dtype=np.float32), ["a", "b"])
         >>> sorted(p.name for p in index.save(folder).iterdir() if p.suffix == ".json")
-        ['ids.json', 'meta.json']
+        ['.embedforge.json', 'ids.json', 'meta.json']
         >>> EmbeddingIndex.load(folder).search(np.eye(2), k=1).ids.tolist()
         [['a'], ['b']]
         """
         directory = Path(directory)
-        if directory.exists() and not _is_replaceable(directory):
-            raise UserError(
-                f"{directory} exists and is not an embedforge index folder; "
-                "choose a new or empty folder"
-            )
+        prepare_folder(directory, INDEX, overwrite=overwrite, hint="pass overwrite=True")
         with staged_folder(directory) as temporary:
+            write_marker(temporary, INDEX)
             if self._faiss_index is not None:
                 import_faiss().write_index(self._faiss_index, str(temporary / "index.faiss"))
             else:
@@ -410,10 +412,3 @@ def _read_json(path: Path) -> Any:
         raise UserError(f"{path} is missing") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UserError(f"{path} is not valid JSON ({error})") from None
-
-
-def _is_replaceable(directory: Path) -> bool:
-    """An existing path save may replace: an empty folder or an earlier index folder."""
-    if not directory.is_dir():
-        return False
-    return not any(directory.iterdir()) or (directory / "meta.json").is_file()

@@ -14,11 +14,14 @@ batch, and rank 0 alone writes the run folder.
 
 import json
 import math
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import pandas as pd
 import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
@@ -27,22 +30,29 @@ from tqdm import tqdm
 from embedforge.data.digits import ImageSplit
 from embedforge.devices import resolve_device
 from embedforge.errors import UserError
-from embedforge.recipe import Recipe, TrainSection, load_recipe
-from embedforge.train.build import build_data, build_optimizer, build_palettes, build_schedule
-from embedforge.train.checkpoint import (
+from embedforge.files.atomic import atomic_write, atomic_write_text
+from embedforge.files.markers import clear_folder, prepare_folder, write_marker
+from embedforge.files.run_folder import (
     BEST,
+    DATA,
     HISTORY,
     LAST,
     RECIPE,
-    atomic_write,
-    load_state,
+    RUN,
+    TENSORBOARD,
+    pin_paths,
     read_history,
-    save_state,
+    resolve_paths,
 )
+from embedforge.files.state import load_state, save_state
+from embedforge.recipe import Recipe, TrainSection, load_recipe
+from embedforge.train.build import build_data, build_optimizer, build_palettes, build_schedule
 from embedforge.train.distributed import cleanup, is_main_process, setup_from_env
 from embedforge.train.image_task import ImageTask
 from embedforge.train.set_task import SetTask
 from embedforge.train.task import TrainingTask, epoch_seed
+
+PaletteTable = str | os.PathLike[str] | pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -61,12 +71,35 @@ def uses_mixed_precision(settings: TrainSection, device: torch.device) -> bool:
 
 
 def build_task(
-    recipe: Recipe, device: torch.device, data: ImageSplit | None = None
+    recipe: Recipe,
+    device: torch.device,
+    data: ImageSplit | None = None,
+    table: PaletteTable | None = None,
 ) -> TrainingTask:
-    """The task for the recipe's data source: palettes (sets) or images (``data`` if given)."""
+    """The task for the recipe's data source: palettes (sets, from ``table`` if given) or
+    images (``data`` if given)."""
     if recipe.data.source == "palettes":
-        return SetTask(recipe, build_palettes(recipe.data), device)
+        return SetTask(recipe, build_palettes(recipe.data, table), device)
     return ImageTask(recipe, data or build_data(recipe.data), device)
+
+
+def _keep_table(run_dir: Path, table: PaletteTable, recipe: Recipe) -> Recipe:
+    """Write the palette table into the run (``data/``) and point the recipe at that copy, so
+    the run evaluates and reports from anywhere, after the caller's DataFrame is gone."""
+    if isinstance(table, pd.DataFrame):
+        path = run_dir / DATA / "palettes.parquet"
+        frame = table.reset_index(drop=True)
+        try:
+            atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+        except (TypeError, ValueError):  # a column pyarrow cannot type (mixed objects)
+            path = run_dir / DATA / "palettes.csv"
+            atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    else:
+        source = Path(table)
+        path = run_dir / DATA / f"palettes{''.join(source.suffixes[-2:]) or '.csv'}"
+        atomic_write(path, lambda tmp: shutil.copyfile(source, tmp))
+    data = recipe.data.model_copy(update={"path": str(path.relative_to(run_dir))})
+    return recipe.model_copy(update={"data": data})
 
 
 def _check_same_schedule(run_dir: Path, schedule: str, saved_steps: int, steps: int) -> None:
@@ -90,8 +123,7 @@ def _open_history(run_dir: Path, kept: list[dict]) -> TextIO:
     Each epoch appends its line instead of rewriting the file (1 ms an epoch, which short
     epochs notice): a kill can at most cut the last line short, and read_history drops it.
     """
-    text = "".join(json.dumps(row) + "\n" for row in kept)
-    atomic_write(run_dir / HISTORY, lambda tmp: tmp.write_text(text))
+    atomic_write_text(run_dir / HISTORY, "".join(json.dumps(row) + "\n" for row in kept))
     return (run_dir / HISTORY).open("a", encoding="utf-8")
 
 
@@ -100,25 +132,38 @@ def train(
     run_dir: str | Path,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
     data: ImageSplit | None = None,
+    table: PaletteTable | None = None,
 ) -> TrainResult:
     """Train ``recipe`` into ``run_dir``: recipe.yaml, checkpoints/, metrics.jsonl, tensorboard/.
 
+    ``run_dir`` must be new, empty, or a run folder of ours: ``resume`` continues it (a run
+    with no resume point yet starts again), ``overwrite`` starts it again (removing only what
+    a run holds); a folder with anything else in it is refused before anything is written.
     ``data``: in-memory images to train and validate on instead of the recipe's source (an
     experiment's subset); the recipe still sets everything else. Pass the same images to
-    resume such a run.
+    resume such a run. ``table``: a palette table (DataFrame or file) to train on instead of
+    ``data.path``; the run keeps a copy in ``data/`` (what :class:`PaletteEmbedder` does).
     """
     run_dir = Path(run_dir)
-    if (run_dir / LAST).exists() and not resume:
-        raise UserError(f"{run_dir} already holds a run: pass --resume, or choose another --out")
+    found = prepare_folder(
+        run_dir,
+        RUN,
+        overwrite=overwrite,
+        reuse=resume,
+        hint="pass --resume to continue it or --overwrite to start it again",
+    )
+    resuming = resume and (run_dir / LAST).is_file()
+    recipe = pin_paths(recipe, run_dir)
     settings = recipe.train
     cuda = resolve_device(settings.device, "recipe train.device") == "cuda"
     distributed = setup_from_env("nccl" if cuda else "gloo")  # the backend follows the device
     device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
     main = is_main_process()
     torch.manual_seed(settings.seed)  # initial weights (model and loss) depend on the seed only
-    task = build_task(recipe, device, data)
+    task = build_task(resolve_paths(recipe, run_dir), device, data, table)
     model, loss_fn = task.model, task.loss_fn
     if distributed:
         if device.type == "cuda":  # SyncBatchNorm is GPU-only; on the CPU statistics stay per rank
@@ -133,7 +178,7 @@ def train(
 
     history: list[dict] = []
     start_epoch, best_value, best_epoch = 0, -math.inf, -1
-    if resume and (run_dir / LAST).exists():
+    if resuming:
         state = load_state(run_dir / LAST)
         saved_steps = state.get("schedule_steps", schedule_steps)  # absent before 2026-11-29
         _check_same_schedule(run_dir, recipe.schedule.name, saved_steps, schedule_steps)
@@ -150,9 +195,13 @@ def train(
         history = read_history(run_dir)[:start_epoch]
     writer = history_file = None
     if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(run_dir / RECIPE, lambda tmp: tmp.write_text(recipe.to_yaml()))
-        writer = SummaryWriter(run_dir / "tensorboard")  # a resumed run adds an events file
+        if found == "ours" and not resuming:  # a restart: what the old run wrote goes first
+            clear_folder(run_dir, RUN)
+        write_marker(run_dir, RUN)
+        if table is not None:
+            recipe = _keep_table(run_dir, table, recipe)
+        atomic_write_text(run_dir / RECIPE, recipe.to_yaml())
+        writer = SummaryWriter(run_dir / TENSORBOARD)  # a resumed run adds an events file
         history_file = _open_history(run_dir, history)
 
     last_saved = time.monotonic()  # a resume point costs a few ms: at most one per interval
@@ -241,12 +290,16 @@ def train(
     return TrainResult(run_dir, len(history), best_epoch, best_value, history)
 
 
-def train_from_file(path: str, out: str | None, overrides: list[str], resume: bool) -> TrainResult:
+def train_from_file(
+    path: str, out: str | None, overrides: list[str], *, resume: bool, overwrite: bool
+) -> TrainResult:
     """The ``embedforge train`` command: load, override, train, print a summary line."""
+    if resume and overwrite:
+        raise UserError("--resume continues a run and --overwrite starts it again: pick one")
     recipe = load_recipe(path, overrides)
     run_dir = Path(out) if out else Path("runs") / Path(path).stem
     try:
-        result = train(recipe, run_dir, resume=resume)
+        result = train(recipe, run_dir, resume=resume, overwrite=overwrite)
         if is_main_process():
             print(
                 f"trained {result.epochs_run} epochs into {run_dir}: best "

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from embedforge.errors import UserError
-from embedforge.train.checkpoint import HISTORY, read_history
+from embedforge.files.run_folder import HISTORY, read_history
 
 
 def test_history_drops_a_last_line_cut_short_by_a_kill(tmp_path: Path) -> None:

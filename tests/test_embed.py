@@ -9,7 +9,7 @@ from tests.conftest import ENCODERS
 
 from embedforge.cli import main
 from embedforge.data.synthetic_palettes import synthetic_palettes
-from embedforge.embed import PaletteRun
+from embedforge.embed import PaletteRun, write_embeddings
 from embedforge.errors import UserError
 from embedforge.image_run import ImageRun
 from embedforge.recipe import parse_recipe
@@ -56,6 +56,22 @@ def test_every_set_encoder_embeds_independently_of_row_order(encoder: str) -> No
     second = run.embed(rows.sample(frac=1.0, random_state=0), progress=False)
     assert first.index.is_monotonic_increasing and first.index.equals(second.index)
     np.testing.assert_allclose(first.to_numpy(), second.to_numpy(), atol=1e-5, rtol=0)
+
+
+def test_ids_come_back_as_written_through_embed_and_both_output_formats(tmp_path: Path) -> None:
+    ids = ["007", "0x1F", "1e3", "NA", "null", "鯨-07", "café", "0012", " 42"]
+    table = tmp_path / "color.csv"
+    rows = "".join(f"{object_id},100,#ff0000\n" for object_id in ids)
+    table.write_text("object_id,percentage,hex\n" + rows, encoding="utf-8")
+    recipe = parse_recipe({"data": {"source": "palettes"}, "encoder": {"name": "deep_sets"}})
+    frame = PaletteRun.from_recipe(recipe).embed(table, progress=False)
+    assert frame.index.name == "object_id" and frame.index.tolist() == sorted(ids)
+    write_embeddings(frame, tmp_path / "e.csv")
+    write_embeddings(frame, tmp_path / "e.parquet")
+    csv = pd.read_csv(tmp_path / "e.csv", dtype={"object_id": str}, keep_default_na=False)
+    parquet = pd.read_parquet(tmp_path / "e.parquet")
+    assert csv["object_id"].tolist() == sorted(ids) == parquet["object_id"].tolist()
+    np.testing.assert_allclose(csv.iloc[:, 1:], frame.to_numpy(), rtol=1e-6, atol=1e-7)
 
 
 def write(path: Path, text: str) -> Path:

@@ -149,6 +149,23 @@ def test_an_image_folder_run_embeds_a_folder_of_new_images(
     np.testing.assert_allclose(frame.loc[own.index].to_numpy(), own.to_numpy(), rtol=1e-6)
 
 
+def test_an_image_folder_run_follows_its_recipe_on_images_outside_the_csv_folder(
+    reid_run: Path, reid_folder: Path, tmp_path: Path
+) -> None:
+    image = reid_folder / "images" / "whale0_0.png"
+    queries = write(tmp_path / "queries.csv", f"image\n{image}\n")  # outside tmp_path
+    run = ImageRun.load(reid_run)
+    with pytest.raises(UserError, match=r"queries\.csv, line 2, column 'image': .* outside the"):
+        run.embed(queries, progress=False)
+    data = run.recipe.data.model_copy(update={"allow_outside_root": True})
+    run.recipe = run.recipe.model_copy(update={"data": data})
+    frame = run.embed(queries, progress=False)
+    own = ImageRun.load(reid_run).embed(reid_folder / "images", progress=False)
+    assert frame.index.tolist() == [str(image)]
+    expected = own.loc["whale0_0.png"].to_numpy()  # embedded in a batch of 51: float rounding
+    np.testing.assert_allclose(frame.to_numpy()[0], expected, rtol=1e-5, atol=1e-7)
+
+
 def test_image_files_with_a_digits_run_are_one_clear_error(tmp_path: Path, capsys) -> None:
     recipe = parse_recipe({"embedder": {"dim": 8}, "train": {"epochs": 1}})
     train(recipe, tmp_path / "run", progress=False)

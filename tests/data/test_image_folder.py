@@ -124,6 +124,57 @@ def test_a_cell_of_only_spaces_is_empty(folder, column):
         ImageFolder(folder, write(folder, f"image,label\n{row}\n"), image_size=4)
 
 
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A PNG beside the image folder ``tmp_path / "root"``, not in it."""
+    Image.new("RGB", (4, 4), "blue").save(tmp_path / "outside.png")
+    (tmp_path / "root").mkdir()
+    Image.new("RGB", (4, 4), "red").save(tmp_path / "root" / "inside.png")
+    return tmp_path / "outside.png"
+
+
+@pytest.mark.parametrize("how", ["dot-dot", "absolute", "symlink"])
+def test_images_outside_the_root_are_refused_unless_allowed(outside: Path, how: str) -> None:
+    root = outside.parent / "root"
+    name = {"dot-dot": "../outside.png", "absolute": str(outside), "symlink": "link.png"}[how]
+    if how == "symlink":
+        (root / "link.png").symlink_to(outside)
+    csv = root / "labels.csv"
+    csv.write_text(f"image,label\ninside.png,1\n{name},2\n")
+    expected = (
+        f"{csv}, line 3, column 'image': {name!r} resolves to {outside.resolve()}, outside the "
+        f"image folder {root.resolve()}; "
+    )
+    with pytest.raises(UserError) as caught:
+        ImageFolder(root, csv, image_size=4)
+    message = str(caught.value)
+    assert message.startswith(expected), message
+    assert "allow_outside_root=True, recipe key data.allow_outside_root" in message
+    data = ImageFolder(root, csv, image_size=4, allow_outside_root=True)
+    assert data.image_names == ["inside.png", name]
+    assert data[1][0].mean(dim=(1, 2)).tolist() == [0.0, 0.0, 1.0]  # the blue file outside
+
+
+def test_a_path_that_comes_back_inside_is_accepted(outside: Path) -> None:
+    root = outside.parent / "root"
+    (root / "sub").mkdir()
+    csv = root / "labels.csv"
+    csv.write_text("image,label\nsub/../inside.png,1\n")
+    assert ImageFolder(root, csv, image_size=4).image_names == ["sub/../inside.png"]
+
+
+def test_a_listed_folder_refuses_a_symlink_pointing_out(outside: Path) -> None:
+    root = outside.parent / "root"
+    (root / "link.png").symlink_to(outside)
+    with pytest.raises(UserError) as caught:
+        ImageFolder(root, None, image_size=4)
+    assert str(caught.value).startswith(f"{root / 'link.png'}: resolves to {outside.resolve()}, ")
+    assert ImageFolder(root, None, image_size=4, allow_outside_root=True).image_names == [
+        "inside.png",
+        "link.png",
+    ]
+
+
 def truncated(path: Path) -> None:
     """A noisy 32x32 image cut to its first half: a download or copy that stopped midway."""
     noise = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)

@@ -10,6 +10,11 @@ before ``"2"``); ``classes[i]`` names class ``i``. File names and labels are kep
 written (spaces included); a cell that is empty or only spaces is an error. Line numbers in
 error messages are those of the CSV file, its header being line 1.
 
+A listed image must lie inside ``root``: its path, symlinks followed, is resolved and one
+outside the resolved root (``../x.png``, ``/etc/x.png``, a symlink pointing out) is refused
+unless ``allow_outside_root=True``, so a CSV cannot make the tool read files it was not
+pointed at.
+
 Reading an image: Pillow decodes the whole file, and a truncated or damaged one is an error
 naming it (Pillow's ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays off: embedforge never turns it
 on). An image smaller than :data:`MIN_IMAGE_SIDE` on a side is refused. 16-bit grey images
@@ -49,6 +54,8 @@ class ImageFolder(Dataset):
     file names. Extra CSV columns are ignored; other column names can be given. Unlabelled
     images (queries to search with): ``label_column=None``, or ``csv_path=None`` for every
     image file in ``root`` (sorted by name); their labels are all 0 and ``classes`` is ``[""]``.
+    ``allow_outside_root=True`` reads listed images whose resolved path is outside ``root``
+    (refused by default, see the module docstring).
 
     >>> import tempfile
     >>> from PIL import Image
@@ -70,6 +77,7 @@ class ImageFolder(Dataset):
         channels: int = 3,
         image_column: str = "image",
         label_column: str | None = "label",
+        allow_outside_root: bool = False,
     ) -> None:
         if channels not in (1, 3):
             raise UserError(f"ImageFolder: channels must be 1 or 3, got {channels!r}")
@@ -88,6 +96,8 @@ class ImageFolder(Dataset):
             label_names, self._lines = ["" for _ in names], [0 for _ in names]
         else:
             names, label_names, self._lines = _read_table(self.csv_path, image_column, label_column)
+        if not allow_outside_root:
+            self._check_inside_root(names, image_column)
         missing = [
             (name, line)
             for name, line in zip(names, self._lines, strict=True)
@@ -145,6 +155,22 @@ class ImageFolder(Dataset):
 
     def _path(self, name: str) -> Path:
         return self.root / name
+
+    def _check_inside_root(self, names: list[str], image_column: str) -> None:
+        """Refuse the first image whose resolved path (symlinks followed) leaves the root."""
+        root = self.root.resolve()
+        for name, line in zip(names, self._lines, strict=True):
+            resolved = self._path(name).resolve()
+            if resolved.is_relative_to(root):
+                continue
+            where = f"{self.csv_path}, line {line}, column {image_column!r}: {name!r}"
+            if not line:  # found by listing the folder: a symlink pointing out
+                where = f"{self._path(name)}:"
+            raise UserError(
+                f"{where} resolves to {resolved}, outside the image folder {root}; expected "
+                "images inside it (allow_outside_root=True, recipe key data.allow_outside_root: "
+                "true, allows it)"
+            )
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")

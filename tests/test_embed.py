@@ -89,8 +89,10 @@ def write(path: Path, text: str) -> Path:
         ("ratio,color_r,color_g,object_id\n1.0,12,30,a\n", "missing column(s) 'color_b'"),
         ("", "empty file"),
         ("object_id,percentage,hex\n7,100,#12345\n", "column 'hex'"),
+        ("object_id;percentage;hex\n7;100;#123456\n", "line 1: the header is one column"),
+        ("object_id,hex,hex\n7,#123456,#123456\n", "line 1: column 'hex' appears 2 times"),
     ],
-    ids=["bad-colour", "missing-column", "empty-file", "bad-hex"],
+    ids=["bad-colour", "missing-column", "empty-file", "bad-hex", "semicolons", "repeated-column"],
 )
 def test_bad_input_exits_2_with_one_line_and_no_output(
     run_dir: Path,

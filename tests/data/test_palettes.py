@@ -258,6 +258,22 @@ def test_unreadable_sources(tmp_path: Path) -> None:
     binary.write_bytes(b"ratio,color_r,color_g,color_b,object_id\n\xff\xfe,1,2,3,\x80\n")
     with pytest.raises(UserError, match=r"binary\.csv, line 2: byte 0xff is not UTF-8"):
         read_palettes(binary)
+    with pytest.raises(UserError, match=r"missing\.parquet: file not found"):
+        read_palettes(tmp_path / "missing.parquet")
+    palette_frame().iloc[:0].to_parquet(tmp_path / "empty.parquet")
+    with pytest.raises(UserError, match=r"empty\.parquet: no rows; expected one row per colour"):
+        read_palettes(tmp_path / "empty.parquet")
+
+
+def test_latin_1_is_refused_naming_the_line(tmp_path: Path) -> None:
+    """Decoding by a guess (latin-1? cp1252?) could change ids silently, so it is refused."""
+    path = tmp_path / "latin-1.csv"
+    path.write_bytes(
+        PALETTE_CSV.replace("0.1,255,255,255,a", "0.1,255,255,255,café").encode("latin-1")
+    )
+    with pytest.raises(UserError) as caught:
+        read_palettes(path)
+    assert str(caught.value).startswith(f"{path}, line 6: byte 0xe9 is not UTF-8; expected a UTF-8")
 
 
 @pytest.mark.parametrize(

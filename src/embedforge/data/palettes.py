@@ -154,7 +154,8 @@ def read_palettes(
     """Read a palette table (CSV path, Parquet path or DataFrame) into sets, one per object.
 
     Args:
-        source: a CSV file (a ``.parquet`` suffix reads Parquet) or a DataFrame.
+        source: a CSV file, plain or compressed (a ``.parquet`` suffix reads Parquet), or a
+            DataFrame; see the module docstring for what a file may hold.
         id_column, weight_column, feature_columns: name all three to read a generic table;
             leave them out to read the palette or color layout (told apart by columns).
         colour_space: ``"rgb"`` (scaled to [0, 1]) or ``"lab"`` (CIELAB as L/100, a/128,
@@ -453,7 +454,7 @@ def _read_parquet(path: Path, label: str) -> pd.DataFrame:
         frame = pd.read_parquet(path)
     except FileNotFoundError:
         raise UserError(f"{label}: file not found") from None
-    except (OSError, ValueError, ImportError, pyarrow.ArrowException) as error:
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
         raise UserError(f"{label}: could not read it as Parquet ({_one_line(error)})") from None
     if len(frame) == 0:
         raise UserError(f"{label}: no rows; expected one row per colour")

@@ -9,7 +9,7 @@ from tests.conftest import ENCODERS
 
 from embedforge.cli import main
 from embedforge.data.synthetic_palettes import synthetic_palettes
-from embedforge.embed import PaletteRun
+from embedforge.embed import PaletteRun, write_embeddings
 from embedforge.errors import UserError
 from embedforge.image_run import ImageRun
 from embedforge.recipe import parse_recipe
@@ -58,6 +58,22 @@ def test_every_set_encoder_embeds_independently_of_row_order(encoder: str) -> No
     np.testing.assert_allclose(first.to_numpy(), second.to_numpy(), atol=1e-5, rtol=0)
 
 
+def test_ids_come_back_as_written_through_embed_and_both_output_formats(tmp_path: Path) -> None:
+    ids = ["007", "0x1F", "1e3", "NA", "null", "鯨-07", "café", "0012", " 42"]
+    table = tmp_path / "color.csv"
+    rows = "".join(f"{object_id},100,#ff0000\n" for object_id in ids)
+    table.write_text("object_id,percentage,hex\n" + rows, encoding="utf-8")
+    recipe = parse_recipe({"data": {"source": "palettes"}, "encoder": {"name": "deep_sets"}})
+    frame = PaletteRun.from_recipe(recipe).embed(table, progress=False)
+    assert frame.index.name == "object_id" and frame.index.tolist() == sorted(ids)
+    write_embeddings(frame, tmp_path / "e.csv")
+    write_embeddings(frame, tmp_path / "e.parquet")
+    csv = pd.read_csv(tmp_path / "e.csv", dtype={"object_id": str}, keep_default_na=False)
+    parquet = pd.read_parquet(tmp_path / "e.parquet")
+    assert csv["object_id"].tolist() == sorted(ids) == parquet["object_id"].tolist()
+    np.testing.assert_allclose(csv.iloc[:, 1:], frame.to_numpy(), rtol=1e-6, atol=1e-7)
+
+
 def write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
@@ -73,8 +89,10 @@ def write(path: Path, text: str) -> Path:
         ("ratio,color_r,color_g,object_id\n1.0,12,30,a\n", "missing column(s) 'color_b'"),
         ("", "empty file"),
         ("object_id,percentage,hex\n7,100,#12345\n", "column 'hex'"),
+        ("object_id;percentage;hex\n7;100;#123456\n", "line 1: the header is one column"),
+        ("object_id,hex,hex\n7,#123456,#123456\n", "line 1: column 'hex' appears 2 times"),
     ],
-    ids=["bad-colour", "missing-column", "empty-file", "bad-hex"],
+    ids=["bad-colour", "missing-column", "empty-file", "bad-hex", "semicolons", "repeated-column"],
 )
 def test_bad_input_exits_2_with_one_line_and_no_output(
     run_dir: Path,
@@ -130,6 +148,23 @@ def test_an_image_folder_run_embeds_a_folder_of_new_images(
     assert sorted(frame.index) == sorted(path.name for path in images.iterdir())
     own = ImageRun.load(reid_run).embed(images, progress=False)  # the same model in Python
     np.testing.assert_allclose(frame.loc[own.index].to_numpy(), own.to_numpy(), rtol=1e-6)
+
+
+def test_an_image_folder_run_follows_its_recipe_on_images_outside_the_csv_folder(
+    reid_run: Path, reid_folder: Path, tmp_path: Path
+) -> None:
+    image = reid_folder / "images" / "whale0_0.png"
+    queries = write(tmp_path / "queries.csv", f"image\n{image}\n")  # outside tmp_path
+    run = ImageRun.load(reid_run)
+    with pytest.raises(UserError, match=r"queries\.csv, line 2, column 'image': .* outside the"):
+        run.embed(queries, progress=False)
+    data = run.recipe.data.model_copy(update={"allow_outside_root": True})
+    run.recipe = run.recipe.model_copy(update={"data": data})
+    frame = run.embed(queries, progress=False)
+    own = ImageRun.load(reid_run).embed(reid_folder / "images", progress=False)
+    assert frame.index.tolist() == [str(image)]
+    expected = own.loc["whale0_0.png"].to_numpy()  # embedded in a batch of 51: float rounding
+    np.testing.assert_allclose(frame.to_numpy()[0], expected, rtol=1e-5, atol=1e-7)
 
 
 def test_image_files_with_a_digits_run_are_one_clear_error(tmp_path: Path, capsys) -> None:

@@ -67,7 +67,13 @@ class ImageRun:
         source = Path(source)
         data = self.recipe.data
         if source.is_dir():
-            folder = ImageFolder(source, None, image_size=data.image_size, channels=data.channels)
+            folder = ImageFolder(
+                source,
+                None,
+                image_size=data.image_size,
+                channels=data.channels,
+                allow_outside_root=data.allow_outside_root,
+            )
         else:
             folder = ImageFolder(
                 source.parent,
@@ -75,6 +81,7 @@ class ImageRun:
                 image_size=data.image_size,
                 channels=data.channels,
                 label_column=None,
+                allow_outside_root=data.allow_outside_root,
             )
         images = LazyImages(folder, torch.arange(len(folder)))
         device = torch.device(device)

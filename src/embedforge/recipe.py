@@ -58,6 +58,9 @@ class DataSection(_Section):
     storage: Literal["auto", "memory", "disk"] = Field(
         "auto", description="decoded images kept in memory or read per batch (image_folder)"
     )
+    allow_outside_root: bool = Field(
+        False, description="read CSV-listed images whose resolved path leaves root (image_folder)"
+    )
     test_fraction: float = Field(0.3, gt=0, lt=1)
     seed: int = 0
 

@@ -185,8 +185,15 @@ BAD_CSV = [
     ("object_id,hex\na,#000000\n", ["'percentage'", "color layout"]),
     (PALETTE_CSV.replace("0.5,0,255", "abc,0,255"), ["line 3", "'ratio'", "a number", "'abc'"]),
     (PALETTE_CSV.replace("0.5,0,255", ",0,255"), ["line 3", "'ratio'", "empty cell"]),
-    (PALETTE_CSV.replace("0.5,0,255", "NaN,0,255"), ["line 3", "'ratio'", "empty cell"]),
-    (PALETTE_CSV.replace("0.5,0,255", "inf,0,255"), ["line 3", "'ratio'", "finite"]),
+    (PALETTE_CSV.replace("0.5,0,255", "NaN,0,255"), ["line 3", "'ratio'", "finite", "'NaN'"]),
+    (PALETTE_CSV.replace("0.5,0,255", "inf,0,255"), ["line 3", "'ratio'", "finite", "got inf"]),
+    (PALETTE_CSV.replace("0.5,0,255", "-inf,0,255"), ["line 3", "'ratio'", "finite", "got -inf"]),
+    (PALETTE_CSV.replace("0.5,0,255", "NA,0,255"), ["line 3", "'ratio'", "a number", "'NA'"]),
+    (PALETTE_CSV.replace("0.5,0,255", "0.5,nan,255"), ["line 3", "'color_r'", "finite", "'nan'"]),
+    (PALETTE_CSV.replace("0.5,0,255", "0.5,0,inf"), ["line 3", "'color_g'", "finite", "got inf"]),
+    (PALETTE_CSV.replace("0.3,0,0,255", "0.3,0,0,-inf"), ["line 4", "'color_b'", "finite"]),
+    (PALETTE_CSV.replace("0.9,10,20,30,a", "0.9,10,20,30,"), ["line 5", "'object_id'", "empty"]),
+    (PALETTE_CSV.replace("0.9,10,20,30,a", "0.9,10,20,30,  "), ["line 5", "'object_id'", "empty"]),
     (PALETTE_CSV.replace("0.3,0,0,255", "0.3,0,0,256"), ["line 4", "'color_b'", "0 and 255"]),
     (PALETTE_CSV.replace("0.9,10,20", "0.9,-1,20"), ["line 5", "'color_r'", "0 and 255", "-1"]),
     (PALETTE_CSV.replace("0.9,", "-0.9,"), ["line 5", "'ratio'", "non-negative weight"]),
@@ -200,8 +207,22 @@ BAD_CSV = [
     ("object_id,percentage,hex\na,100,#12345g\n", ["line 2", "'hex'", "6 hex digits", "#12345g"]),
     ("object_id,percentage,hex\na,100,#12345\n", ["line 2", "'hex'", "6 hex digits"]),
     ("object_id,percentage,hex\na,130,#123456\n", ["line 2", "'percentage'", "0-100"]),
-    ("", ["empty file"]),
-    ("ratio,color_r,color_g,color_b,object_id\n", ["no data rows"]),
+    ("", ["empty file (0 bytes)", "expected a header line"]),
+    ("ratio,color_r,color_g,color_b,object_id\n", ["no data rows", "one row per colour"]),
+    ("ratio,color_r,color_g,color_b,object_id\n\n\n", ["no data rows"]),
+    ("\n\n  \n", ["only blank lines", "expected a header line"]),
+    ("\n" + PALETTE_CSV, ["line 1: blank", "expected the header"]),
+    (
+        PALETTE_CSV.replace(",", ";"),
+        ["line 1", "'ratio;color_r;color_g;color_b;object_id'", "looks ';'-separated", "commas"],
+    ),
+    (PALETTE_CSV.replace(",", "\t"), ["line 1", "looks tab-separated", "expected commas"]),
+    (
+        PALETTE_CSV.replace("object_id\n", "object_id,ratio\n").replace(",a\n", ",a,0.5\n"),
+        ["line 1", "column 'ratio' appears 2 times", "expected each column once"],
+    ),
+    (PALETTE_CSV.replace("0.9,10,20,30,a", "0.9,10,20,30,a,x"), ["line 5", "6 fields", "5"]),
+    (PALETTE_CSV.replace(",a\n", ',"a\n', 1), ["not readable as CSV"]),
 ]
 
 
@@ -211,7 +232,7 @@ def test_bad_csv(tmp_path: Path, text: str, expected: list[str]) -> None:
     with pytest.raises(UserError) as caught:
         read_palettes(path)
     message = str(caught.value)
-    assert message.startswith(str(path))
+    assert message.startswith(str(path)) and "\n" not in message
     for part in expected:
         assert part in message, message
 
@@ -235,8 +256,24 @@ def test_unreadable_sources(tmp_path: Path) -> None:
         read_palettes(tmp_path)
     binary = tmp_path / "binary.csv"
     binary.write_bytes(b"ratio,color_r,color_g,color_b,object_id\n\xff\xfe,1,2,3,\x80\n")
-    with pytest.raises(UserError, match="could not read it"):
+    with pytest.raises(UserError, match=r"binary\.csv, line 2: byte 0xff is not UTF-8"):
         read_palettes(binary)
+    with pytest.raises(UserError, match=r"missing\.parquet: file not found"):
+        read_palettes(tmp_path / "missing.parquet")
+    palette_frame().iloc[:0].to_parquet(tmp_path / "empty.parquet")
+    with pytest.raises(UserError, match=r"empty\.parquet: no rows; expected one row per colour"):
+        read_palettes(tmp_path / "empty.parquet")
+
+
+def test_latin_1_is_refused_naming_the_line(tmp_path: Path) -> None:
+    """Decoding by a guess (latin-1? cp1252?) could change ids silently, so it is refused."""
+    path = tmp_path / "latin-1.csv"
+    path.write_bytes(
+        PALETTE_CSV.replace("0.1,255,255,255,a", "0.1,255,255,255,café").encode("latin-1")
+    )
+    with pytest.raises(UserError) as caught:
+        read_palettes(path)
+    assert str(caught.value).startswith(f"{path}, line 6: byte 0xe9 is not UTF-8; expected a UTF-8")
 
 
 @pytest.mark.parametrize(
@@ -259,3 +296,130 @@ def test_competition_size_is_fast() -> None:
     elapsed = time.perf_counter() - start
     assert len(palettes) == 24_000
     assert elapsed < 2.0, f"{elapsed:.2f} s"  # ~0.1 s on a laptop core; slack for busy CI
+
+
+TEXT_IDS = ["007", "0x1F", "1e3", "NA", "null", "鯨-07", "café", " 42", "0012", "7"]
+"""Ids pandas would turn into numbers or NaN, or that only look numeric, as written in a file."""
+
+
+def text_id_csv(ids: list[str]) -> str:
+    return "ratio,color_r,color_g,color_b,object_id\n" + "".join(
+        f"1.0,{i},0,0,{object_id}\n" for i, object_id in enumerate(ids)
+    )
+
+
+def test_csv_ids_are_the_text_as_written(tmp_path: Path) -> None:
+    palettes = read_palettes(write(tmp_path, text_id_csv(TEXT_IDS)))
+    assert palettes.ids.tolist() == sorted(TEXT_IDS)  # strings, sorted as strings
+    assert all(isinstance(object_id, str) for object_id in palettes.ids)
+    red = palettes.sets.values[:, 0, 1] * 255  # each object's red channel: its id's position
+    assert red.round().tolist() == [float(TEXT_IDS.index(i)) for i in sorted(TEXT_IDS)]
+
+
+def test_generic_csv_id_column_is_text(tmp_path: Path) -> None:
+    path = write(tmp_path, "item,w,f\n010,1,0.5\n10,1,0.25\n1e1,1,2\n")
+    palettes = read_palettes(path, id_column="item", weight_column="w", feature_columns=["f"])
+    assert palettes.ids.tolist() == ["010", "10", "1e1"]
+    assert palettes.sets.values[:, 0, 1].tolist() == [0.5, 0.25, 2.0]
+
+
+def test_csv_numeric_ids_sort_as_text(tmp_path: Path) -> None:
+    frame = palette_frame().assign(object_id=[10, 10, 10, 9, 9])
+    frame.to_csv(tmp_path / "numbers.csv", index=False)
+    palettes = read_palettes(tmp_path / "numbers.csv")
+    assert palettes.ids.tolist() == ["10", "9"]
+    assert palettes.sets.mask.sum(1).tolist() == [3, 2]
+
+
+@pytest.mark.parametrize(
+    "ids,expected",
+    [(["b", "a", "a", "c", "c"], ["a", "b", "c"]), ([10, 9, 9, 100, 100], [9, 10, 100])],
+    ids=["strings", "int64"],
+)
+def test_parquet_ids_keep_their_type(tmp_path: Path, ids: list, expected: list) -> None:
+    path = tmp_path / "palette.parquet"
+    palette_frame().assign(object_id=ids).to_parquet(path, index=False)
+    palettes = read_palettes(path)
+    assert palettes.ids.tolist() == expected
+    assert {type(object_id) for object_id in palettes.ids.tolist()} == {type(expected[0])}
+
+
+def test_bom_and_crlf_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "windows.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + PALETTE_CSV.replace("\n", "\r\n").encode())
+    from_file = read_palettes(path)
+    expected = read_palettes(palette_frame())
+    assert from_file.ids.tolist() == ["a", "b"]
+    assert torch.equal(from_file.sets.values, expected.sets.values)
+    generic = read_palettes(
+        path, id_column="object_id", weight_column="ratio", feature_columns=["color_r"]
+    )  # the first column is named "ratio", not "\ufeffratio"
+    assert torch.allclose(generic.sets.values[0, :, 0], torch.tensor([0.9, 0.1, 0.0]))
+
+
+def test_quoted_numbers_are_numbers(tmp_path: Path) -> None:
+    quoted = '"ratio","color_r","color_g","color_b","object_id"\n' + "".join(
+        ",".join(f'"{cell}"' for cell in line.split(",")) + "\n"
+        for line in PALETTE_CSV.splitlines()[1:]
+    )
+    palettes = read_palettes(write(tmp_path, quoted))
+    assert torch.equal(palettes.sets.values, read_palettes(palette_frame()).sets.values)
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz", ".zip"])
+def test_compressed_csv(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"palette.csv{suffix}"
+    rows = pd.DataFrame({"ratio": 1.0, "color_r": 0, "color_g": 0, "color_b": 0}, index=TEXT_IDS)
+    rows.rename_axis("object_id").reset_index().to_csv(path, index=False)  # compressed by suffix
+    assert read_palettes(path).ids.tolist() == sorted(TEXT_IDS)
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("palette.csv.gz", "cannot decompress it as .gz"),
+        ("palette.csv.zip", "cannot decompress it as .zip"),
+        ("palette.parquet", "could not read it as Parquet"),
+    ],
+)
+def test_truncated_file_is_one_error(tmp_path: Path, name: str, expected: str) -> None:
+    path = tmp_path / name
+    rows = synthetic_palettes(200, seed=0).rows
+    if name.endswith(".parquet"):
+        rows.to_parquet(path, index=False)
+    else:
+        rows.to_csv(path, index=False)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(UserError) as caught:
+        read_palettes(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {expected}") and "\n" not in message
+    assert caught.value.__cause__ is None  # no pyarrow or zlib traceback chained
+
+
+def test_parquet_rows_are_positions(tmp_path: Path) -> None:
+    path = tmp_path / "palette.parquet"
+    frame = palette_frame()
+    frame.loc[3, "color_g"] = 300
+    frame.to_parquet(path, index=False)
+    with pytest.raises(UserError, match=r"palette\.parquet, row 3, column 'color_g': expected a"):
+        read_palettes(path)
+
+
+def test_one_object_with_ten_thousand_rows(tmp_path: Path) -> None:
+    ratio = np.arange(1, 10_001) / 50_005_000  # sums to 1; the heaviest rows are the last
+    big = pd.DataFrame({"ratio": ratio, "color_r": 0, "color_g": 0, "color_b": 0})
+    big = big.assign(color_r=np.arange(10_000) % 256, object_id="big")
+    small = palette_frame().assign(object_id="small")
+    pd.concat([big, small]).to_csv(tmp_path / "big.csv", index=False)
+    start = time.perf_counter()
+    palettes = read_palettes(tmp_path / "big.csv")
+    elapsed = time.perf_counter() - start
+    assert palettes.ids.tolist() == ["big", "small"] and palettes.num_truncated == 1
+    assert palettes.sets.values.shape == (2, 64, 4)
+    kept = ratio[::-1][:64]
+    assert torch.allclose(palettes.sets.values[0, :, 0], torch.tensor(kept / kept.sum()).float())
+    assert (palettes.sets.values[0, :, 1] * 255).round().tolist() == [
+        float(r % 256) for r in range(9_999, 9_935, -1)
+    ]
+    assert elapsed < 2.0, f"{elapsed:.2f} s"  # ~0.05 s on a laptop core

@@ -111,3 +111,17 @@ def test_without_the_linear_map_dim_must_be_the_trunk_feature_size() -> None:
     )
     with pytest.raises(UserError, match=r"embedder\.dim \(32\) must equal the trunk's .* \(84\)"):
         build.build_model(recipe, image_size=64, in_channels=1)
+
+
+def test_data_allow_outside_root_lets_listed_images_outside_the_root_be_read(
+    reid_folder: Path, tmp_path: Path
+) -> None:
+    """Every image listed by its absolute path, the root an empty folder beside them."""
+    header, *rows = (reid_folder / "train.csv").read_text().splitlines()
+    listed = [f"{reid_folder / 'images' / row.split(',')[0]},{row.split(',')[1]}" for row in rows]
+    (tmp_path / "train.csv").write_text("\n".join([header, *listed]) + "\n")
+    (tmp_path / "images").mkdir()
+    with pytest.raises(UserError, match=r"train\.csv, line 2, column 'image': .* outside the"):
+        build_data(reid_recipe(tmp_path).data)
+    split = build_data(reid_recipe(tmp_path, "data.allow_outside_root=true").data)
+    assert len(split.train_labels) + len(split.test_labels) == len(rows)

@@ -6,13 +6,27 @@ table naming the individual in each: ``image,label``, one row per image, the lab
 folder of 50,000 photos costs nothing until a batch asks for it.
 
 Labels become class ids by sorting the distinct label strings (as strings: ``"10"`` comes
-before ``"2"``); ``classes[i]`` names class ``i``. Line numbers in error messages are those of
-the CSV file, its header being line 1.
+before ``"2"``); ``classes[i]`` names class ``i``. File names and labels are kept exactly as
+written (spaces included); a cell that is empty or only spaces is an error. Line numbers in
+error messages are those of the CSV file, its header being line 1.
+
+A listed image must lie inside ``root``: its path, symlinks followed, is resolved and one
+outside the resolved root (``../x.png``, ``/etc/x.png``, a symlink pointing out) is refused
+unless ``allow_outside_root=True``, so a CSV cannot make the tool read files it was not
+pointed at.
+
+Reading an image: Pillow decodes the whole file, and a truncated or damaged one is an error
+naming it (Pillow's ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays off: embedforge never turns it
+on). An image smaller than :data:`MIN_IMAGE_SIDE` on a side is refused. 16-bit grey images
+(PNG, TIFF: Pillow's ``I;16`` modes) are scaled by their 16-bit range, 65535 -> 1.0, where
+Pillow's own conversion to 8 bits would clip everything above 255; CMYK (and palette, grey,
+alpha) images are converted to RGB by Pillow.
 """
 
 import csv
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,6 +34,15 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from embedforge.errors import UserError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+MIN_IMAGE_SIDE = 2
+"""Images with a side shorter than this (in pixels) are refused: a 1-pixel-wide image is a
+placeholder or a broken export, not a picture, and resizing it would invent the rest."""
+_SIXTEEN_BIT_GREY = ("I;16", "I;16L", "I;16B", "I;16N")
+"""Pillow's modes for 16-bit grey pixels (what it opens 16-bit grey PNG and TIFF files as)."""
 
 
 class ImageFolder(Dataset):
@@ -31,6 +54,8 @@ class ImageFolder(Dataset):
     file names. Extra CSV columns are ignored; other column names can be given. Unlabelled
     images (queries to search with): ``label_column=None``, or ``csv_path=None`` for every
     image file in ``root`` (sorted by name); their labels are all 0 and ``classes`` is ``[""]``.
+    ``allow_outside_root=True`` reads listed images whose resolved path is outside ``root``
+    (refused by default, see the module docstring).
 
     >>> import tempfile
     >>> from PIL import Image
@@ -52,6 +77,7 @@ class ImageFolder(Dataset):
         channels: int = 3,
         image_column: str = "image",
         label_column: str | None = "label",
+        allow_outside_root: bool = False,
     ) -> None:
         if channels not in (1, 3):
             raise UserError(f"ImageFolder: channels must be 1 or 3, got {channels!r}")
@@ -70,6 +96,8 @@ class ImageFolder(Dataset):
             label_names, self._lines = ["" for _ in names], [0 for _ in names]
         else:
             names, label_names, self._lines = _read_table(self.csv_path, image_column, label_column)
+        if not allow_outside_root:
+            self._check_inside_root(names, image_column)
         missing = [
             (name, line)
             for name, line in zip(names, self._lines, strict=True)
@@ -95,21 +123,54 @@ class ImageFolder(Dataset):
         from PIL import Image, UnidentifiedImageError
 
         path = self._path(self.image_names[i])
+        line = self._lines[i]  # 0: found by listing the folder, not in a CSV
+        listed = f"; listed in {self.csv_path}, line {line}" if line else ""
         try:
             with Image.open(path) as image:
-                image = image.convert("RGB" if self.channels == 3 else "L")
-                image = image.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
-                pixels = np.asarray(image, dtype=np.uint8)  # (H, W, 3) or (H, W)
-        except (UnidentifiedImageError, OSError, ValueError) as error:
-            line = self._lines[i]  # 0: found by listing the folder, not in a CSV
-            listed = f"; listed in {self.csv_path}, line {line}" if line else ""
+                width, height = image.size
+                if min(width, height) < MIN_IMAGE_SIDE:
+                    raise UserError(
+                        f"{path}: {width}x{height} pixels; expected at least {MIN_IMAGE_SIDE} "
+                        f"pixels on each side{listed}"
+                    )
+                pixels = self._pixels(image)  # (H, W, 3) or (H, W), float32 in [0, 1]
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
             raise UserError(f"{path}: cannot read this image ({error}){listed}") from error
-        tensor = torch.from_numpy(pixels.copy()).float().div_(255)
+        tensor = torch.from_numpy(pixels)
         tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
         return tensor.contiguous(), self.labels[i]  # (C, H, W), ()
 
+    def _pixels(self, image: "PILImage") -> np.ndarray:
+        """The decoded, resized image as float32 in [0, 1]: ``(H, W, 3)`` or ``(H, W)``."""
+        from PIL import Image
+
+        size = (self.image_size, self.image_size)
+        if image.mode in _SIXTEEN_BIT_GREY:  # resized as floats, so no level is clipped
+            grey = Image.fromarray(np.asarray(image, dtype=np.float32) / 65535, mode="F")
+            grey = np.array(grey.resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
+            return grey if self.channels == 1 else np.repeat(grey[..., None], 3, axis=2)
+        image = image.convert("RGB" if self.channels == 3 else "L")
+        image = image.resize(size, Image.Resampling.BILINEAR)
+        return np.asarray(image, dtype=np.float32) / 255
+
     def _path(self, name: str) -> Path:
         return self.root / name
+
+    def _check_inside_root(self, names: list[str], image_column: str) -> None:
+        """Refuse the first image whose resolved path (symlinks followed) leaves the root."""
+        root = self.root.resolve()
+        for name, line in zip(names, self._lines, strict=True):
+            resolved = self._path(name).resolve()
+            if resolved.is_relative_to(root):
+                continue
+            where = f"{self.csv_path}, line {line}, column {image_column!r}: {name!r}"
+            if not line:  # found by listing the folder: a symlink pointing out
+                where = f"{self._path(name)}:"
+            raise UserError(
+                f"{where} resolves to {resolved}, outside the image folder {root}; expected "
+                "images inside it (allow_outside_root=True, recipe key data.allow_outside_root: "
+                "true, allows it)"
+            )
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -165,8 +226,8 @@ def _read_table(
                             f"{csv_path}, line {line}, column {column!r}: empty value; expected "
                             + ("an image file name" if column == image_column else "a label")
                         )
-                names.append(row[at[image_column]].strip())
-                labels.append("" if label_column is None else row[at[label_column]].strip())
+                names.append(row[at[image_column]])  # as written: spaces are part of a name
+                labels.append("" if label_column is None else row[at[label_column]])
                 lines.append(line)
         except (csv.Error, UnicodeDecodeError) as error:
             raise UserError(

@@ -20,16 +20,39 @@ different); CIELAB was built so that Euclidean distance approximates perceived c
 difference, so augmentations that jitter colours and encoders that compare them treat
 "small" changes as small to the eye.
 
-Row numbers in error messages: for a file they are line numbers of the file, the header
+Ids come back exactly as they were written. A CSV file's id column is kept as the text of
+each cell: ``007``, ``1e3`` and ``NA`` stay those strings (and sort as strings), spaces
+around an id are kept, and only an empty (or all-blank) id cell is an error. Parquet files
+and DataFrames keep the type their id column holds (strings stay strings, integers stay
+integers and sort as numbers). Quotes are CSV syntax, not data: ``"0.5"`` is the number 0.5.
+
+A CSV file must be UTF-8 (a byte-order mark at its start is allowed and dropped), comma
+separated, with its header on line 1 naming each column once; lines may end in LF or CRLF.
+It may be compressed, as its suffix says: ``.gz``, ``.bz2``, ``.xz`` or ``.zip`` (one file
+inside). A file in another encoding (latin-1, cp1252) is refused, naming the line of its
+first non-UTF-8 byte, rather than decoded by a guess that could silently change its ids.
+A damaged file (truncated, or not the format its suffix says) is one error naming the file.
+
+Row numbers in error messages: for a CSV file they are line numbers of the file, the header
 being line 1, so the first data row is line 2 (blank lines count as lines and are skipped;
-a quoted field spanning lines would shift the count). For a DataFrame they are positions
-counted from 0, as in ``df.iloc``. Only the first bad row is named, with how many are bad.
+a quoted field spanning lines would shift the count). For a Parquet file or a DataFrame they
+are positions counted from 0, as in ``df.iloc``. Only the first bad row is named, with how
+many are bad.
 """
 
 from __future__ import annotations
 
+import bz2
+import codecs
+import gzip
+import io
+import lzma
 import os
-from collections.abc import Sequence
+import re
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -131,7 +154,8 @@ def read_palettes(
     """Read a palette table (CSV path, Parquet path or DataFrame) into sets, one per object.
 
     Args:
-        source: a CSV file (a ``.parquet`` suffix reads Parquet) or a DataFrame.
+        source: a CSV file, plain or compressed (a ``.parquet`` suffix reads Parquet), or a
+            DataFrame; see the module docstring for what a file may hold.
         id_column, weight_column, feature_columns: name all three to read a generic table;
             leave them out to read the palette or color layout (told apart by columns).
         colour_space: ``"rgb"`` (scaled to [0, 1]) or ``"lab"`` (CIELAB as L/100, a/128,
@@ -155,7 +179,7 @@ def read_palettes(
         raise UserError(f"max_rows must be at least 1, got {max_rows}")
     if tolerance < 0:
         raise UserError(f"tolerance must be non-negative, got {tolerance}")
-    table = _Table.load(source)
+    table = _Table.load(source, id_column or "object_id")
     generic = (id_column, weight_column, feature_columns) != (None, None, None)
 
     if generic:
@@ -285,48 +309,183 @@ def _shown(value: object) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+_NAN_SPELLINGS = ("nan", "+nan", "-nan")
+"""Texts :func:`pandas.to_numeric` reads as NaN: a number that is not finite, not a typo."""
+_SEPARATORS = {";": "';'", "\t": "tab"}
+"""Separators a one-column header betrays: the file was written with them instead of commas."""
+
+
+def _unzip(data: bytes) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = archive.namelist()
+        if len(names) != 1:
+            raise zipfile.BadZipFile(f"it holds {len(names)} files; expected one CSV file")
+        return archive.read(names[0])
+
+
+_DECOMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    ".gz": gzip.decompress,
+    ".bz2": bz2.decompress,
+    ".xz": lzma.decompress,
+    ".zip": _unzip,
+}
+
+
+def _one_line(error: BaseException) -> str:
+    """A library's error message on one line (pandas and pyarrow end some with newlines)."""
+    return " ".join(str(error).split())
+
+
+def _file_bytes(path: Path, label: str) -> bytes:
+    """The file's bytes, decompressed as its suffix says."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{label}: file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{label}: is a directory; expected a CSV file") from None
+    except OSError as error:
+        raise UserError(f"{label}: cannot read the file ({_one_line(error)})") from None
+    suffix = path.suffix.lower()
+    decompress = _DECOMPRESSORS.get(suffix)
+    if decompress is None:
+        return data
+    try:
+        return decompress(data)
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as error:
+        raise UserError(
+            f"{label}: cannot decompress it as {suffix} ({_one_line(error)}); expected a "
+            f"complete {suffix} file (is it truncated?)"
+        ) from None
+
+
+def _utf8(data: bytes, label: str) -> bytes:
+    """``data`` without a leading byte-order mark, after checking it is all UTF-8."""
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise UserError(
+            f"{label}, line {line}: byte 0x{data[error.start]:02x} is not UTF-8; expected a "
+            "UTF-8 file (save it as UTF-8: ids are read as written, so no encoding is guessed)"
+        ) from None
+    return data
+
+
+def _empty_cells(column: pd.Series) -> np.ndarray:
+    """``(rows,)`` True where a cell is missing or only blanks."""
+    empty = column.isna().to_numpy(dtype=bool)
+    if not pd.api.types.is_numeric_dtype(column):
+        empty = empty | column.astype(str).str.strip().eq("").to_numpy(dtype=bool)
+    return empty
+
+
+def _read_csv(path: Path, label: str, id_column: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The data rows of a CSV file, the id column as text, and each row's line number.
+
+    Every column but the ids is parsed by pandas (numbers become numbers), with only an
+    empty cell read as missing: a cell reading ``NaN`` or ``NA`` stays text, so the error
+    it gets shows it as written. The header is checked first because pandas would rename a
+    repeated column (``ratio.1``) rather than say so.
+    """
+    data = _utf8(_file_bytes(path, label), label)
+    if not data:
+        raise UserError(f"{label}: empty file (0 bytes); expected a header line and rows")
+    if not data.strip():
+        raise UserError(f"{label}: only blank lines; expected a header line and rows")
+    if not data.split(b"\n", 1)[0].strip():
+        raise UserError(f"{label}, line 1: blank; expected the header (the column names)")
+    options = {"header": None, "encoding": "utf-8", "skip_blank_lines": False}
+    try:
+        header = pd.read_csv(io.BytesIO(data), nrows=1, dtype=str, na_filter=False, **options)
+        header = [str(name) for name in header.iloc[0]]
+        _check_header(header, label)
+        id_at = header.index(id_column) if id_column in header else None
+        others = [i for i in range(len(header)) if i != id_at]
+        frame = pd.read_csv(
+            io.BytesIO(data),
+            skiprows=1,
+            names=list(range(len(header))),
+            dtype=None if id_at is None else {id_at: str},
+            keep_default_na=False,
+            na_values={i: [""] for i in others},
+            **options,
+        )
+    except pd.errors.ParserError as error:
+        count = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+        if count is None:
+            raise UserError(f"{label}: not readable as CSV ({_one_line(error)})") from None
+        expected, line, found = count.groups()
+        raise UserError(
+            f"{label}, line {line}: {found} fields; expected {expected}, one per header column"
+        ) from None
+    frame.columns = header
+    lines = np.arange(len(frame)) + 2  # the header is line 1
+    blank = np.logical_and.reduce([_empty_cells(frame.iloc[:, i]) for i in range(len(header))])
+    frame, lines = frame[~blank].reset_index(drop=True), lines[~blank]
+    if len(frame) == 0:
+        raise UserError(f"{label}: no data rows; expected one row per colour under the header")
+    return frame, lines
+
+
+def _check_header(header: list[str], label: str) -> None:
+    """Refuse a header pandas would read wrongly: one ``;``-joined column, a repeated name."""
+    if len(header) == 1:
+        for separator, name in _SEPARATORS.items():
+            if separator in header[0]:
+                raise UserError(
+                    f"{label}, line 1: the header is one column {header[0]!r}; the file looks "
+                    f"{name}-separated; expected commas between columns"
+                )
+    counts = Counter(name for name in header if name.strip())
+    repeated = [name for name, count in counts.items() if count > 1]
+    if repeated:
+        raise UserError(
+            f"{label}, line 1: column {repeated[0]!r} appears {counts[repeated[0]]} times in "
+            f"the header; expected each column once (found {_list(header)})"
+        )
+
+
+def _read_parquet(path: Path, label: str) -> pd.DataFrame:
+    import pyarrow
+
+    try:
+        frame = pd.read_parquet(path)
+    except FileNotFoundError:
+        raise UserError(f"{label}: file not found") from None
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
+        raise UserError(f"{label}: could not read it as Parquet ({_one_line(error)})") from None
+    if len(frame) == 0:
+        raise UserError(f"{label}: no rows; expected one row per colour")
+    return frame.reset_index(drop=True)
+
+
 @dataclass(frozen=True)
 class _Table:
     """A loaded table with what error messages need: its label and each row's number."""
 
     frame: pd.DataFrame
     label: str  # the path as given, or "DataFrame"
-    positions: np.ndarray  # original row position of each kept row
-    in_file: bool
+    lines: np.ndarray | None  # a CSV file's line number of each row; None: rows by position
 
     @classmethod
-    def load(cls, source: str | os.PathLike[str] | pd.DataFrame) -> _Table:
+    def load(cls, source: str | os.PathLike[str] | pd.DataFrame, id_column: str) -> _Table:
+        """The table, a CSV file's ``id_column`` read as text (see the module docstring)."""
         if isinstance(source, pd.DataFrame):
             if len(source) == 0:
                 raise UserError("DataFrame: no rows; expected one row per colour")
-            frame = source.reset_index(drop=True)
-            return cls(frame, "DataFrame", np.arange(len(frame)), in_file=False)
+            return cls(source.reset_index(drop=True), "DataFrame", None)
         if not isinstance(source, str | os.PathLike):
             raise TypeError(f"source must be a path or a DataFrame, got {type(source).__name__}")
         label, path = str(source), Path(source)
-        try:
-            if path.suffix.lower() == ".parquet":
-                frame = pd.read_parquet(path)
-            else:
-                frame = pd.read_csv(path, skip_blank_lines=False)
-        except FileNotFoundError:
-            raise UserError(f"{label}: file not found") from None
-        except IsADirectoryError:
-            raise UserError(f"{label}: is a directory; expected a CSV file") from None
-        except pd.errors.EmptyDataError:
-            raise UserError(f"{label}: empty file; expected a header line and rows") from None
-        except (OSError, ValueError, ImportError) as error:  # decoding, parsing, permissions
-            raise UserError(f"{label}: could not read it as a table ({error})") from None
-        blank = frame.isna().all(axis=1).to_numpy()  # blank lines (skip_blank_lines=False)
-        positions = np.flatnonzero(~blank)
-        if len(positions) == 0:
-            raise UserError(f"{label}: no data rows; expected one row per colour under the header")
-        frame = frame.iloc[positions].reset_index(drop=True)
-        return cls(frame, label, positions, in_file=True)
+        if path.suffix.lower() == ".parquet":
+            return cls(_read_parquet(path, label), label, None)
+        frame, lines = _read_csv(path, label, id_column)
+        return cls(frame, label, lines)
 
     def where(self, row: int) -> str:
-        position = int(self.positions[row])
-        return f"line {position + 2}" if self.in_file else f"row {position}"
+        return f"row {row}" if self.lines is None else f"line {int(self.lines[row])}"
 
     def fail(self, bad: np.ndarray, column: str, expected: str, raw: pd.Series) -> None:
         """Raise for the first True in ``bad`` (if any), showing the cell as it was given."""
@@ -358,10 +517,7 @@ class _Table:
     def present(self, column: str) -> pd.Series:
         """The column, after checking it has no empty cells."""
         raw = self.frame[column]
-        empty = raw.isna().to_numpy()
-        if not pd.api.types.is_numeric_dtype(raw):
-            empty = empty | raw.astype(str).str.strip().eq("").to_numpy()
-        self.fail(empty, column, "a value", raw)
+        self.fail(_empty_cells(raw), column, "a value", raw)
         return raw
 
     def ids(self, column: str) -> pd.Series:
@@ -372,9 +528,13 @@ class _Table:
     ) -> np.ndarray:
         """``(rows,)`` float64 values of a numeric column, checked finite and in [low, high]."""
         raw = self.present(column)
-        numeric = raw if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
-        values = numeric.to_numpy(dtype=np.float64, na_value=np.nan)
-        self.fail(np.isnan(values), column, "a number", raw)
+        if pd.api.types.is_numeric_dtype(raw):
+            values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
+            spelled_nan = np.zeros(len(values), bool)
+        else:  # text: some cells are not numbers, or spell NaN ("NaN" is a number, not finite)
+            values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            spelled_nan = raw.astype(str).str.strip().str.lower().isin(_NAN_SPELLINGS).to_numpy()
+        self.fail(np.isnan(values) & ~spelled_nan, column, "a number", raw)
         self.fail(~np.isfinite(values), column, "a finite number", raw)
         too_low = values < low if low is not None else np.zeros(len(values), bool)
         too_high = values > high if high is not None else np.zeros(len(values), bool)

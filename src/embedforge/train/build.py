@@ -81,7 +81,11 @@ IN_MEMORY_LIMIT = 2 * 1024**3
 def _image_folder_split(section: DataSection) -> ImageSplit:
     """The folder split by image, seeded; its images decoded into memory or read per batch."""
     folder = ImageFolder(
-        section.root, section.csv, image_size=section.image_size, channels=section.channels
+        section.root,
+        section.csv,
+        image_size=section.image_size,
+        channels=section.channels,
+        allow_outside_root=section.allow_outside_root,
     )
     order = torch.randperm(len(folder), generator=torch.Generator().manual_seed(section.seed))
     test_count = max(1, round(section.test_fraction * len(folder)))

@@ -30,7 +30,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from embedforge.data.digits import ImageSplit
+from embedforge.data.split import ImageSplit
 from embedforge.evaluate.knn import knn_search
 from embedforge.evaluate.open_set import (
     NEW_LABEL,

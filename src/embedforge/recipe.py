@@ -445,6 +445,34 @@ class Recipe(_Section):
         return yaml.safe_dump(self.model_dump(mode="json", exclude=unused), sort_keys=False)
 
 
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat |= _flat(value, f"{prefix}.{key}" if prefix else str(key))
+    return flat
+
+
+def recipe_differences(old: Recipe, new: Recipe) -> list[str]:
+    """``key: old -> new`` for every dotted key whose value differs, sorted by key.
+
+    >>> base = parse_recipe({})
+    >>> recipe_differences(base, parse_recipe({"train": {"epochs": 3}, "loss": {
+    ...     "name": "triplet_margin", "margin": 0.2}}))
+    ['loss.margin: 0.05 -> 0.2', 'train.epochs: 10 -> 3']
+    """
+    before, after = _flat(old.model_dump(mode="json")), _flat(new.model_dump(mode="json"))
+    missing = object()
+    return [
+        f"{key}: {before.get(key, missing)!r} -> {after.get(key, missing)!r}".replace(
+            repr(missing), "(absent)"
+        )
+        for key in sorted(before.keys() | after.keys())
+        if before.get(key, missing) != after.get(key, missing)
+    ]
+
+
 def apply_override(raw: dict[str, Any], assignment: str) -> None:
     """Apply one ``dotted.key=value`` to the raw mapping; the value is parsed as YAML.
 

@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from embedforge.data.digits import ImageSplit
+from embedforge.data.split import ImageSplit
 from embedforge.encoders.projection_head import ProjectionHead
 from embedforge.losses.contrastive import ContrastiveLoss
 from embedforge.losses.ntxent import NTXentLoss

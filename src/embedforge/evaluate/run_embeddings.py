@@ -22,6 +22,7 @@ from torch import Tensor
 
 from embedforge.data.dsprites import SHAPE_NAMES
 from embedforge.data.synthetic_palettes import HUE_FAMILIES, synthetic_palettes
+from embedforge.files.data_pin import DataPin, check_files, check_items, read_pin
 from embedforge.files.run_folder import load_best, load_run_recipe
 from embedforge.recipe import DataSection, PaletteDataSection, Recipe
 from embedforge.train.build import build_data, build_model, build_palettes
@@ -38,8 +39,8 @@ class RunEmbeddings:
     Attributes:
         recipe: the run's recipe.
         query, reference: (m, d) and (n, d) float32.
-        query_ids, reference_ids: (m,) and (n,) item ids: object ids for palettes,
-            ``test_<i>`` / ``train_<i>`` (positions in the recipe's split) for images.
+        query_ids, reference_ids: (m,) and (n,) item ids: object ids for palettes, file
+            names for an image folder, positions in the generated set for digits and dSprites.
         query_labels, reference_labels: int64 (m,) and (n,), or None (unlabelled palettes).
         label_name: what the labels are ("digit", "shape", "individual", "hue family").
         label_names: names of the label codes, when there are few enough to list.
@@ -68,17 +69,29 @@ class RunEmbeddings:
         return self.query_labels is not None
 
 
-def load_run_embeddings(run_dir: str | os.PathLike[str]) -> RunEmbeddings:
-    """Embed the held-out and training items of ``run_dir`` with its best checkpoint."""
+def load_run_embeddings(
+    run_dir: str | os.PathLike[str], *, allow_changed_data: bool = False
+) -> RunEmbeddings:
+    """Embed the held-out and training items of ``run_dir`` with its best checkpoint.
+
+    The items are the run's recorded split, looked up in its data as it is now; data that
+    changed since training is a UserError naming the file, unless ``allow_changed_data``
+    (then the recorded items still present are scored; see :mod:`embedforge.files.data_pin`).
+    """
     run_dir = Path(run_dir)
     recipe = load_run_recipe(run_dir)
+    pin = read_pin(run_dir)
+    check_files(run_dir, pin, allow_changed=allow_changed_data)
     if isinstance(recipe.data, PaletteDataSection):
-        return _palette_embeddings(recipe, recipe.data, run_dir)
-    return _image_embeddings(recipe, recipe.data, run_dir)
+        return _palette_embeddings(recipe, recipe.data, run_dir, pin, allow_changed_data)
+    return _image_embeddings(recipe, recipe.data, run_dir, pin, allow_changed_data)
 
 
-def _image_embeddings(recipe: Recipe, data: DataSection, run_dir: Path) -> RunEmbeddings:
-    split = build_data(data)
+def _image_embeddings(
+    recipe: Recipe, data: DataSection, run_dir: Path, pin: DataPin, allow_changed: bool
+) -> RunEmbeddings:
+    split = build_data(data, pin.held_out, allow_missing=allow_changed)
+    check_items(run_dir, pin, split.fingerprint(), allow_changed=allow_changed)
     _, channels, size, _ = split.train_images.shape
     model = build_model(recipe, image_size=size, in_channels=channels)
     load_best(run_dir, model)
@@ -91,8 +104,8 @@ def _image_embeddings(recipe: Recipe, data: DataSection, run_dir: Path) -> RunEm
         recipe=recipe,
         query=embed_images(model, split.test_images, CPU),
         reference=embed_images(model, split.train_images, CPU),
-        query_ids=np.array([f"test_{i}" for i in range(len(split.test_labels))]),
-        reference_ids=np.array([f"train_{i}" for i in range(len(split.train_labels))]),
+        query_ids=split.held_out.test_ids,
+        reference_ids=split.held_out.train_ids,
         query_labels=split.test_labels,
         reference_labels=split.train_labels,
         label_name=label_name,
@@ -102,9 +115,12 @@ def _image_embeddings(recipe: Recipe, data: DataSection, run_dir: Path) -> RunEm
     )
 
 
-def _palette_embeddings(recipe: Recipe, data: PaletteDataSection, run_dir: Path) -> RunEmbeddings:
+def _palette_embeddings(
+    recipe: Recipe, data: PaletteDataSection, run_dir: Path, pin: DataPin, allow_changed: bool
+) -> RunEmbeddings:
     palettes = build_palettes(data)
-    task = SetTask(recipe, palettes, CPU)
+    task = SetTask(recipe, palettes, CPU, pin.held_out, allow_missing=allow_changed)
+    check_items(run_dir, pin, task.fingerprint, allow_changed=allow_changed)
     load_best(run_dir, task.model, task.loss_fn)
     query = embed_sets(task.model, task.validation_sets, CPU)
     reference = embed_sets(task.model, task.train_sets, CPU)

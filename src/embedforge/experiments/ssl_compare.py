@@ -38,10 +38,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from embedforge.data.digits import ImageSplit
 from embedforge.data.dsprites import SHAPE_NAMES, dsprites
+from embedforge.data.split import ImageSplit, stratified_split
 from embedforge.encoders.batch_norm import estimate_batch_norm_statistics
 from embedforge.evaluate.html_page import grid, image, note, page, section
 from embedforge.evaluate.plots import few_shot_figure, rsm_grid_figure, write_png
@@ -60,7 +61,7 @@ from embedforge.files.markers import FolderKind, prepare_folder, write_marker
 from embedforge.files.run_folder import LAST, read_history
 from embedforge.files.state import load_state
 from embedforge.recipe import Recipe, bundled_recipe
-from embedforge.train.build import build_loss, build_model, stratified_split
+from embedforge.train.build import build_loss, build_model
 from embedforge.train.image_task import embed_images
 from embedforge.train.trainer import train
 
@@ -163,8 +164,8 @@ def run_ssl_compare(
     write_marker(out, EXPERIMENT)
     data = dsprites(size, SEED)
     train_idx, test_idx = stratified_split(data.labels, TEST_FRACTION, SEED)
-    images, labels = data.images, data.labels
-    split = ImageSplit(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx])
+    ids = np.arange(len(data.labels))  # as a dSprites recipe names its items
+    split = ImageSplit.select(data.images, data.labels, ids, train_idx, test_idx)
     runs = _Runs(out / "runs", split, epochs_scale, progress, train_runs)
 
     retrained = runs.supervised_few_shot(split)
@@ -388,8 +389,14 @@ def _measured(curves: dict[str, list]) -> dict[str, list]:
 
 def _training_subset(split: ImageSplit, kept: torch.Tensor) -> ImageSplit:
     """``split`` training on the ``kept`` training items only; the test items stay all."""
+    train_ids = None if split.train_ids is None else split.train_ids[kept.numpy()]
     return ImageSplit(
-        split.train_images[kept], split.train_labels[kept], split.test_images, split.test_labels
+        split.train_images[kept],
+        split.train_labels[kept],
+        split.test_images,
+        split.test_labels,
+        train_ids,
+        split.test_ids,
     )
 
 

@@ -3,16 +3,17 @@
 import math
 import os
 
+import numpy as np
 import pandas as pd
 import torch
-from sklearn.model_selection import train_test_split
 from torch import nn
 
-from embedforge.data.digits import ImageSplit, digits_split
+from embedforge.data.digits import digits_images
 from embedforge.data.dsprites import dsprites
 from embedforge.data.image_folder import ImageFolder
 from embedforge.data.lazy_images import LazyImages
 from embedforge.data.palettes import Palettes, read_palettes
+from embedforge.data.split import HeldOut, ImageSplit, stratified_split, unique_index
 from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.encoders.deep_sets import DeepSets
 from embedforge.encoders.embedder import Embedder
@@ -49,36 +50,38 @@ LOSSES: dict[str, type[nn.Module]] = {
 }
 
 
-def build_data(section: DataSection) -> ImageSplit:
-    """The recipe's images as a train/test split (see :class:`DataSection`)."""
-    if section.source == "digits":
-        return digits_split(test_fraction=section.test_fraction, seed=section.seed)
+def build_data(
+    section: DataSection, held_out: HeldOut | None = None, *, allow_missing: bool = False
+) -> ImageSplit:
+    """The recipe's images as a train/test split (see :class:`DataSection`).
+
+    ``held_out``: a run's recorded split, found again by id (see :mod:`embedforge.data.split`);
+    without it the split is drawn from ``data.seed``. ``allow_missing`` drops recorded items
+    the data no longer has (re-scoring on changed data).
+    """
     if section.source == "image_folder":
-        return _image_folder_split(section)
-    generated = dsprites(section.size or 20_000, section.seed)
-    train_idx, test_idx = stratified_split(generated.labels, section.test_fraction, section.seed)
-    images, labels = generated.images, generated.labels
-    return ImageSplit(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx])
-
-
-def stratified_split(
-    labels: torch.Tensor, test_fraction: float, seed: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded (train, test) index tensors, stratified by ``labels``: generated data's split."""
-    train_idx, test_idx = train_test_split(
-        torch.arange(len(labels)).numpy(),
-        test_size=test_fraction,
-        random_state=seed,
-        stratify=labels.numpy(),
-    )
-    return torch.from_numpy(train_idx), torch.from_numpy(test_idx)
+        return _image_folder_split(section, held_out, allow_missing)
+    if section.source == "digits":
+        images, labels = digits_images()
+    else:
+        generated = dsprites(section.size or 20_000, section.seed)
+        images, labels = generated.images, generated.labels
+    ids = np.arange(len(labels))  # the position in the generated set
+    if held_out is None:
+        train_idx, test_idx = stratified_split(labels, section.test_fraction, section.seed)
+    else:
+        source = f"data.source {section.source!r}"
+        train_idx, test_idx = held_out.positions(ids, source=source, allow_missing=allow_missing)
+    return ImageSplit.select(images, labels, ids, train_idx, test_idx)
 
 
 IN_MEMORY_LIMIT = 2 * 1024**3
 """``data.storage: auto`` keeps a folder's decoded images in memory up to this many bytes."""
 
 
-def _image_folder_split(section: DataSection) -> ImageSplit:
+def _image_folder_split(
+    section: DataSection, held_out: HeldOut | None, allow_missing: bool
+) -> ImageSplit:
     """The folder split by image, seeded; its images decoded into memory or read per batch."""
     folder = ImageFolder(
         section.root,
@@ -87,9 +90,16 @@ def _image_folder_split(section: DataSection) -> ImageSplit:
         channels=section.channels,
         allow_outside_root=section.allow_outside_root,
     )
-    order = torch.randperm(len(folder), generator=torch.Generator().manual_seed(section.seed))
-    test_count = max(1, round(section.test_fraction * len(folder)))
-    test_idx, train_idx = order[:test_count], order[test_count:]
+    ids = np.array(folder.image_names, dtype=object)
+    if held_out is None:
+        unique_index(ids, str(section.csv))
+        order = torch.randperm(len(folder), generator=torch.Generator().manual_seed(section.seed))
+        test_count = max(1, round(section.test_fraction * len(folder)))
+        test_idx, train_idx = order[:test_count], order[test_count:]
+    else:
+        train_idx, test_idx = held_out.positions(
+            ids, source=str(section.csv), allow_missing=allow_missing
+        )
     train: torch.Tensor | LazyImages = LazyImages(folder, train_idx)
     test: torch.Tensor | LazyImages = LazyImages(folder, test_idx)
     decoded_bytes = len(folder) * folder.channels * folder.image_size**2 * 4  # float32
@@ -98,7 +108,9 @@ def _image_folder_split(section: DataSection) -> ImageSplit:
     ):
         train, test = train[:], test[:]  # decoded once, in parallel
     labels = folder.labels
-    return ImageSplit(train, labels[train_idx], test, labels[test_idx])
+    return ImageSplit(
+        train, labels[train_idx], test, labels[test_idx], ids[train_idx], ids[test_idx]
+    )
 
 
 SET_ENCODERS: dict[str, type[nn.Module]] = {

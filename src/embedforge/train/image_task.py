@@ -20,9 +20,9 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from embedforge.data.digits import ImageSplit
 from embedforge.data.lazy_images import LazyImages
 from embedforge.data.prefetch import prefetch
+from embedforge.data.split import ImageSplit
 from embedforge.evaluate.retrieval import retrieval_metrics
 from embedforge.losses import VAELoss
 from embedforge.recipe import Recipe
@@ -71,6 +71,7 @@ class ImageTask:
         self.both_views = recipe.views is None or recipe.views.pair == "both"
         self.self_supervised = recipe.train.self_supervised
         self.split, self.device, self.seed = split, device, recipe.train.seed
+        self.held_out, self.fingerprint = split.held_out, split.fingerprint()
 
         self.sampler = None
         self.batch_size = recipe.train.batch_size

@@ -4,8 +4,8 @@ There are no labels: each object's two random views (:class:`~embedforge.views.s
 SetViews`) must land close and other objects' views far. All the objects are trained on in
 one model (no folds, so every vector lives in the same space), except a small seeded subset
 held out for the validation metric only: ``data.validation_objects`` (default 1,000, at most
-a fifth of the objects). The model is the set encoder itself; its output is the embedding,
-with no squashing.
+a fifth of the objects), or the split a run recorded (``held_out``, found by object id).
+The model is the set encoder itself; its output is the embedding, with no squashing.
 
 Losses. NT-Xent (the default) on (view 1, view 2): every other object of the *global* batch
 is a negative (gathered across ranks). ``cosine_triplet`` (the original approach): anchor =
@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from embedforge.data.palettes import Palettes
 from embedforge.data.set_batch import SetBatch
+from embedforge.data.split import HeldOut, fingerprint
 from embedforge.errors import UserError
 from embedforge.evaluate.retrieval import retrieval_metrics
 from embedforge.losses import CosineTripletLoss
@@ -112,18 +113,39 @@ class SetTask:
     ['validation_loss', 'view_precision_at_1']
     """
 
-    def __init__(self, recipe: Recipe, palettes: Palettes, device: torch.device) -> None:
+    def __init__(
+        self,
+        recipe: Recipe,
+        palettes: Palettes,
+        device: torch.device,
+        held_out: HeldOut | None = None,
+        *,
+        allow_missing: bool = False,
+    ) -> None:
         if not isinstance(recipe.data, PaletteDataSection):
             raise ValueError("SetTask needs a recipe with data.source 'palettes'")
         sets, n = palettes.sets, len(palettes)
-        held = min(recipe.data.validation_objects, n // 5)
-        if held < 2:
-            raise UserError(f"{n} objects are too few to train on; expected at least 10")
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(recipe.data.seed))
-        self.validation_index = order[:held].sort().values  # (held,)
-        self.train_index = order[held:].sort().values  # (n - held,)
+        if held_out is None:
+            held = min(recipe.data.validation_objects, n // 5)
+            if held < 2:
+                raise UserError(f"{n} objects are too few to train on; expected at least 10")
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(recipe.data.seed))
+            self.validation_index = order[:held].sort().values  # (held,)
+            self.train_index = order[held:].sort().values  # (n - held,)
+        else:  # a run's recorded split, found again by object id
+            source = recipe.data.path or "the synthetic palettes"
+            self.train_index, self.validation_index = held_out.positions(
+                palettes.ids, source=source, allow_missing=allow_missing
+            )
+        self.held_out = HeldOut(
+            palettes.ids[self.train_index.numpy()], palettes.ids[self.validation_index.numpy()]
+        )
         self.train_sets = sets[self.train_index]
         self.validation_sets = sets[self.validation_index]
+        both = torch.cat([self.train_index, self.validation_index])
+        self.fingerprint = fingerprint(
+            palettes.ids[both.numpy()], sets.values[both], sets.mask[both]
+        )
 
         self.model = build_set_encoder(recipe.encoder, in_features=sets.num_features).to(device)
         self.loss_fn = build_loss(recipe, num_classes=0).to(device)

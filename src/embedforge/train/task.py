@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
+from embedforge.data.split import HeldOut
 from embedforge.train.distributed import rank, world_size
 
 
@@ -34,6 +35,8 @@ def rank_slice(global_batch: Tensor) -> Tensor:
 class TrainingTask(Protocol):
     model: nn.Module  # what is checkpointed and later embeds
     loss_fn: nn.Module  # may hold parameters (ArcFace's class weights)
+    held_out: HeldOut  # the split, by item id (recorded in the run folder)
+    fingerprint: str  # of the split's items (see embedforge.data.split.fingerprint)
 
     def num_batches(self) -> int:
         """Batches per epoch (for the schedule)."""

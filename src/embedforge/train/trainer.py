@@ -27,10 +27,19 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from embedforge.data.digits import ImageSplit
+from embedforge.data.split import HeldOut, ImageSplit
 from embedforge.devices import resolve_device
 from embedforge.errors import UserError
 from embedforge.files.atomic import atomic_write, atomic_write_text
+from embedforge.files.data_pin import (
+    DataPin,
+    check_files,
+    check_items,
+    data_files,
+    fingerprint_files,
+    read_pin,
+    write_pin,
+)
 from embedforge.files.markers import clear_folder, prepare_folder, write_marker
 from embedforge.files.run_folder import (
     BEST,
@@ -45,7 +54,7 @@ from embedforge.files.run_folder import (
     resolve_paths,
 )
 from embedforge.files.state import load_state, save_state
-from embedforge.recipe import Recipe, TrainSection, load_recipe
+from embedforge.recipe import Recipe, TrainSection, load_recipe, recipe_differences
 from embedforge.train.build import build_data, build_optimizer, build_palettes, build_schedule
 from embedforge.train.distributed import cleanup, is_main_process, setup_from_env
 from embedforge.train.image_task import ImageTask
@@ -75,12 +84,13 @@ def build_task(
     device: torch.device,
     data: ImageSplit | None = None,
     table: PaletteTable | None = None,
+    held_out: HeldOut | None = None,
 ) -> TrainingTask:
     """The task for the recipe's data source: palettes (sets, from ``table`` if given) or
-    images (``data`` if given)."""
+    images (``data`` if given), split as ``held_out`` records (else drawn from the seed)."""
     if recipe.data.source == "palettes":
-        return SetTask(recipe, build_palettes(recipe.data, table), device)
-    return ImageTask(recipe, data or build_data(recipe.data), device)
+        return SetTask(recipe, build_palettes(recipe.data, table), device, held_out)
+    return ImageTask(recipe, data or build_data(recipe.data, held_out), device)
 
 
 def _keep_table(run_dir: Path, table: PaletteTable, recipe: Recipe) -> Recipe:
@@ -115,6 +125,41 @@ def _check_same_schedule(run_dir: Path, schedule: str, saved_steps: int, steps: 
             f"steps and this recipe's {steps} (train.epochs, train.batch_size, "
             "train.accumulation_steps or the sampler changed); start a new run with --out"
         )
+
+
+RESUMABLE_CHANGES = frozenset({"train.epochs", "train.checkpoint_interval_s"})
+"""Recipe keys a resumed run may change: more epochs (the schedule check guards the rate) and
+how often the resume point is written. Any other change would make the run two recipes."""
+
+
+def _check_same_recipe(run_dir: Path, recipe: Recipe) -> None:
+    """Refuse to resume under a recipe that differs from the run's, naming the keys."""
+    saved = load_recipe(run_dir / RECIPE)
+    changed = [
+        line
+        for line in recipe_differences(saved, recipe)
+        if line.partition(":")[0] not in RESUMABLE_CHANGES
+    ]
+    if changed:
+        raise UserError(
+            f"{run_dir}: cannot resume: the recipe differs from the run's {RECIPE} ("
+            + "; ".join(changed)
+            + "); resume with the run's own recipe, or start a new run with --out"
+        )
+
+
+def _resume_split(run_dir: Path, recipe: Recipe) -> DataPin:
+    """The split a resumed run goes on with, after checking that nothing it rests on changed."""
+    _check_same_recipe(run_dir, recipe)
+    pin = read_pin(run_dir)
+    check_files(run_dir, pin)
+    return pin
+
+
+def _record_inputs(run_dir: Path, recipe: Recipe, task: TrainingTask) -> None:
+    """Pin what the run trains on: its files' fingerprints, its items' and its split."""
+    files = fingerprint_files(data_files(recipe), run_dir)
+    write_pin(run_dir, DataPin(files, task.fingerprint, task.held_out))
 
 
 def _open_history(run_dir: Path, kept: list[dict]) -> TextIO:
@@ -157,13 +202,18 @@ def train(
     )
     resuming = resume and (run_dir / LAST).is_file()
     recipe = pin_paths(recipe, run_dir)
+    pin = _resume_split(run_dir, recipe) if resuming else None
     settings = recipe.train
     cuda = resolve_device(settings.device, "recipe train.device") == "cuda"
     distributed = setup_from_env("nccl" if cuda else "gloo")  # the backend follows the device
     device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
     main = is_main_process()
     torch.manual_seed(settings.seed)  # initial weights (model and loss) depend on the seed only
-    task = build_task(resolve_paths(recipe, run_dir), device, data, table)
+    task = build_task(
+        resolve_paths(recipe, run_dir), device, data, table, pin.held_out if pin else None
+    )
+    if pin is not None:
+        check_items(run_dir, pin, task.fingerprint)
     model, loss_fn = task.model, task.loss_fn
     if distributed:
         if device.type == "cuda":  # SyncBatchNorm is GPU-only; on the CPU statistics stay per rank
@@ -200,6 +250,8 @@ def train(
         write_marker(run_dir, RUN)
         if table is not None:
             recipe = _keep_table(run_dir, table, recipe)
+        if not resuming:
+            _record_inputs(run_dir, recipe, task)
         atomic_write_text(run_dir / RECIPE, recipe.to_yaml())
         writer = SummaryWriter(run_dir / TENSORBOARD)  # a resumed run adds an events file
         history_file = _open_history(run_dir, history)

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from embedforge.train.distributed import rank, world_size
+from embedforge.views.batch_rows import BatchRows
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -26,9 +27,23 @@ def shuffled_batches(count: int, batch_size: int, *, seed: int, epoch: int) -> I
     yield from order[: (count // batch_size) * batch_size].split(batch_size)
 
 
+def rank_rows(count: int) -> BatchRows:
+    """This rank's contiguous rows of a global batch of ``count`` (all of them on one process).
+
+    Split as ``Tensor.tensor_split`` does: the first ``count % world_size`` ranks get one more.
+
+    >>> rank_rows(6)  # not distributed here
+    BatchRows(start=0, stop=6, total=6)
+    """
+    size, extra = divmod(count, world_size())
+    start = rank() * size + min(rank(), extra)
+    return BatchRows(start, start + size + (rank() < extra), count)
+
+
 def rank_slice(global_batch: Tensor) -> Tensor:
     """This rank's contiguous part of a global batch (the whole of it on one process)."""
-    return global_batch.tensor_split(world_size())[rank()]
+    rows = rank_rows(len(global_batch))
+    return global_batch[rows.start : rows.stop]
 
 
 class TrainingTask(Protocol):

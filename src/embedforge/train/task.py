@@ -6,13 +6,16 @@ the loss, how views are made) behind these few methods.
 """
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from embedforge.data.set_batch import SetBatch
 from embedforge.train.distributed import rank, world_size
 from embedforge.views.batch_rows import BatchRows
+
+Batch = TypeVar("Batch", Tensor, SetBatch)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -40,7 +43,7 @@ def rank_rows(count: int) -> BatchRows:
     return BatchRows(start, start + size + (rank() < extra), count)
 
 
-def rank_slice(global_batch: Tensor) -> Tensor:
+def rank_slice(global_batch: Batch) -> Batch:
     """This rank's contiguous part of a global batch (the whole of it on one process)."""
     rows = rank_rows(len(global_batch))
     return global_batch[rows.start : rows.stop]

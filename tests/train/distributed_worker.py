@@ -10,9 +10,10 @@ a VAE :class:`ImageTask` (whose decoder is a loss parameter).
 
 Then the trainer's own path: ``train()`` of each of ``TRAINER_RECIPES`` into
 ``OUT_DIR/<name>`` (see :func:`trainer_patches` for why the image encoder runs without
-batch norm). The test imports ``CASES``, ``make_inputs``, ``make_model``,
-``make_vae_task``, ``vae_step``, ``TRAINER_RECIPES`` and ``trainer_patches`` from here to
-compute the single-process reference.
+batch norm), and a run whose ranks validate differently (:func:`disagreeing_validation`),
+whose epochs run and best epoch every rank records. The test imports ``CASES``,
+``make_inputs``, ``make_model``, ``make_vae_task``, ``vae_step``, ``TRAINER_RECIPES`` and
+``trainer_patches`` from here to compute the single-process reference.
 
 Usage: ``torchrun --standalone --nproc_per_node=2 distributed_worker.py OUT_DIR``.
 """
@@ -47,6 +48,7 @@ from embedforge.train.distributed import (
     world_size,
 )
 from embedforge.train.image_task import ImageTask
+from embedforge.train.task import TrainingTask
 
 GLOBAL_BATCH = 8
 IN_DIM, OUT_DIM = 5, 4
@@ -207,6 +209,29 @@ def trainer_patches() -> Iterator[None]:
         yield
 
 
+DISAGREEING_SCORES = {0: [0.5, 0.4, 0.3, 0.2], 1: [0.1, 0.2, 0.3, 0.4]}
+"""Validation scores by rank and epoch: with patience 1 rank 0 would stop after epoch 1, rank
+1 never; rank 0's decide, so every rank stops after epoch 1 with best epoch 0."""
+
+
+def disagreeing_validation(out_dir: Path) -> tuple[int, int]:
+    """Train the palette recipe with patience 1 and rank-dependent validation scores; returns
+    (epochs run, best epoch) as this rank saw them."""
+    build_task = trainer.build_task
+
+    def rank_dependent(*args: Any, **kwargs: Any) -> TrainingTask:
+        task = build_task(*args, **kwargs)
+        scores = iter(DISAGREEING_SCORES[rank()])
+        task.validate = lambda: {"view_precision_at_1": next(scores), "validation_loss": 0.0}
+        return task
+
+    raw = TRAINER_RECIPES["palettes"]
+    recipe = parse_recipe({**raw, "train": {**raw["train"], "epochs": 4, "patience": 1}})
+    with mock.patch.object(trainer, "build_task", rank_dependent):
+        result = trainer.train(recipe, out_dir, progress=False)
+    return result.epochs_run, result.best_epoch
+
+
 def per_rank(tensor: Tensor) -> Tensor:
     """Every rank's ``tensor``, stacked in rank order."""
     parts = [torch.empty_like(tensor) for _ in range(world_size())]
@@ -237,6 +262,9 @@ def main(out_dir: Path) -> None:
     with trainer_patches():
         for name, raw in TRAINER_RECIPES.items():
             trainer.train(parse_recipe(raw), out_dir / name, progress=False)
+    epochs_run, best_epoch = disagreeing_validation(out_dir / "disagreeing")
+    results["disagreeing.epochs_run_per_rank"] = per_rank(torch.tensor(epochs_run))
+    results["disagreeing.best_epoch_per_rank"] = per_rank(torch.tensor(best_epoch))
     if rank() == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_file(results, str(out_dir / "ddp.safetensors"))

@@ -156,6 +156,17 @@ def test_ddp_training_reaches_the_single_process_weights(
         torch.testing.assert_close(got["model"], want["model"], **options)
 
 
+@needs_gloo
+def test_ddp_ranks_stop_at_rank_0s_early_stop(ddp_results: dict[str, torch.Tensor]) -> None:
+    """Ranks whose validation disagrees still stop together, at the epoch rank 0's numbers give.
+
+    Without the broadcast rank 0 stops after epoch 1 while rank 1 trains on, and rank 1's next
+    gradient all-reduce meets whatever collective rank 0 runs next: gloo aborts the worker
+    ("collective mismatch"), which fails every test of this module."""
+    assert ddp_results["disagreeing.epochs_run_per_rank"].tolist() == [2, 2]
+    assert ddp_results["disagreeing.best_epoch_per_rank"].tolist() == [0, 0]
+
+
 def test_not_distributed_rank_info() -> None:
     assert not distributed.is_distributed()
     assert distributed.rank() == 0

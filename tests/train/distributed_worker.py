@@ -10,10 +10,11 @@ a VAE :class:`ImageTask` (whose decoder is a loss parameter).
 
 Then the trainer's own path: ``train()`` of each of ``TRAINER_RECIPES`` into
 ``OUT_DIR/<name>`` (see :func:`trainer_patches` for why the image encoder runs without
-batch norm), and a run whose ranks validate differently (:func:`disagreeing_validation`),
-whose epochs run and best epoch every rank records. The test imports ``CASES``,
-``make_inputs``, ``make_model``, ``make_vae_task``, ``vae_step``, ``TRAINER_RECIPES`` and
-``trainer_patches`` from here to compute the single-process reference.
+batch norm); a run whose ranks validate differently (:func:`disagreeing_validation`), whose
+epochs run and best epoch every rank records; and whether a second derivative through
+``gather_with_grad`` is refused. The test imports ``CASES``, ``make_inputs``, ``make_model``,
+``make_vae_task``, ``vae_step``, ``TRAINER_RECIPES`` and ``trainer_patches`` from here to
+compute the single-process reference.
 
 Usage: ``torchrun --standalone --nproc_per_node=2 distributed_worker.py OUT_DIR``.
 """
@@ -42,6 +43,7 @@ from embedforge.recipe import Recipe, parse_recipe
 from embedforge.train import build, image_task, trainer
 from embedforge.train.distributed import (
     cleanup,
+    gather_with_grad,
     global_batch_loss,
     rank,
     setup_from_env,
@@ -232,6 +234,17 @@ def disagreeing_validation(out_dir: Path) -> tuple[int, int]:
     return result.epochs_run, result.best_epoch
 
 
+def second_derivative_refused() -> bool:
+    """Whether a second backward through ``gather_with_grad`` raises (once_differentiable)."""
+    x = torch.randn(2, 3, generator=torch.Generator().manual_seed(rank()), requires_grad=True)
+    (grad,) = torch.autograd.grad(gather_with_grad(x).pow(3).sum(), x, create_graph=True)
+    try:
+        grad.sum().backward()
+    except RuntimeError as error:
+        return "once_differentiable" in str(error)
+    return False
+
+
 def per_rank(tensor: Tensor) -> Tensor:
     """Every rank's ``tensor``, stacked in rank order."""
     parts = [torch.empty_like(tensor) for _ in range(world_size())]
@@ -259,6 +272,7 @@ def main(out_dir: Path) -> None:
     results["vae.loss_per_rank"] = per_rank(vae_step(task))
     results["vae.model_grad"] = parameter_grads(model)
     results["vae.loss_grad_per_rank"] = per_rank(parameter_grads(task.loss_fn))
+    results["second_derivative_refused"] = per_rank(torch.tensor(second_derivative_refused()))
     with trainer_patches():
         for name, raw in TRAINER_RECIPES.items():
             trainer.train(parse_recipe(raw), out_dir / name, progress=False)

@@ -167,6 +167,14 @@ def test_ddp_ranks_stop_at_rank_0s_early_stop(ddp_results: dict[str, torch.Tenso
     assert ddp_results["disagreeing.best_epoch_per_rank"].tolist() == [0, 0]
 
 
+@needs_gloo
+def test_ddp_second_derivative_through_the_gather_is_refused(
+    ddp_results: dict[str, torch.Tensor],
+) -> None:
+    """Its backward's all-reduce is not differentiated, so a second order term would be wrong."""
+    assert ddp_results["second_derivative_refused"].tolist() == [True, True]
+
+
 def test_not_distributed_rank_info() -> None:
     assert not distributed.is_distributed()
     assert distributed.rank() == 0

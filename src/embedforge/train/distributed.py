@@ -25,6 +25,7 @@ from typing import Any, Literal
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from embedforge.errors import UserError
 from embedforge.train.precision import in_float32
@@ -105,7 +106,12 @@ def _all_gather_rows(tensor: Tensor) -> tuple[Tensor, list[int]]:
 
 
 class _GatherWithGrad(torch.autograd.Function):
-    """All-gather whose backward sums each slice's gradient over ranks (see module docstring)."""
+    """All-gather whose backward sums each slice's gradient over ranks (see module docstring).
+
+    First order only: the backward's all-reduce is not itself differentiated, so a second
+    derivative through it (``create_graph=True``, e.g. a gradient penalty) would silently lack
+    the other ranks' terms. ``once_differentiable`` makes that an error instead.
+    """
 
     @staticmethod
     def forward(ctx: Any, tensor: Tensor) -> Tensor:
@@ -115,6 +121,7 @@ class _GatherWithGrad(torch.autograd.Function):
         return gathered
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> Tensor:
         grad = grad.contiguous().clone()  # all_reduce is in place
         dist.all_reduce(grad, op=dist.ReduceOp.SUM)

@@ -58,7 +58,11 @@ class TrainingTask(Protocol):
         ...
 
     def batches(self, epoch: int) -> Iterable[Any]:
-        """The epoch's batches; the order depends only on (seed, epoch)."""
+        """The epoch's batches; the order depends only on (seed, epoch).
+
+        Under torchrun, this rank's slice of each global batch (ImageTask), or the global
+        batch itself where ``batch_loss`` slices it after making views (SetTask).
+        """
         ...
 
     def batch_loss(self, batch: Any, generator: torch.Generator) -> Tensor:

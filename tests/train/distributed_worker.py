@@ -1,4 +1,4 @@
-"""One rank of the DDP gradient-equivalence test (launched by test_distributed.py via torchrun).
+"""One rank of the DDP equivalence tests (launched by test_distributed.py via torchrun).
 
 Each rank takes its slice of a fixed, seeded global batch, embeds it with a
 tiny linear model wrapped in DistributedDataParallel, computes the loss over
@@ -6,18 +6,27 @@ the global batch with :func:`global_batch_loss`, and backpropagates. Rank 0
 writes the parameter gradients, every rank's loss and every rank's gradient of
 the loss's own parameters (a projection head: outside DDP, so each rank must
 compute the same one) to ``OUT_DIR/ddp.safetensors``. The same for one step of
-a VAE :class:`ImageTask` (whose decoder is a loss parameter). The test imports
-``CASES``, ``make_inputs``, ``make_model``, ``make_vae_task`` and ``vae_step``
-from here to compute the single-process reference.
+a VAE :class:`ImageTask` (whose decoder is a loss parameter).
+
+Then the trainer's own path: ``train()`` of each of ``TRAINER_RECIPES`` into
+``OUT_DIR/<name>`` (see :func:`trainer_patches` for why the image encoder runs without
+batch norm); a run whose ranks validate differently (:func:`disagreeing_validation`), whose
+epochs run and best epoch every rank records; and whether a second derivative through
+``gather_with_grad`` is refused. The test imports ``CASES``, ``make_inputs``, ``make_model``,
+``make_vae_task``, ``vae_step``, ``TRAINER_RECIPES`` and ``trainer_patches`` from here to
+compute the single-process reference.
 
 Usage: ``torchrun --standalone --nproc_per_node=2 distributed_worker.py OUT_DIR``.
 """
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import torch
 import torch.distributed as dist
@@ -30,15 +39,18 @@ from embedforge.losses.ntxent import NTXentLoss
 from embedforge.losses.projected import Projected
 from embedforge.losses.supcon import SupConLoss
 from embedforge.losses.triplet import TripletMarginLoss
-from embedforge.recipe import parse_recipe
+from embedforge.recipe import Recipe, parse_recipe
+from embedforge.train import build, image_task, trainer
 from embedforge.train.distributed import (
     cleanup,
+    gather_with_grad,
     global_batch_loss,
     rank,
     setup_from_env,
     world_size,
 )
 from embedforge.train.image_task import ImageTask
+from embedforge.train.task import TrainingTask
 
 GLOBAL_BATCH = 8
 IN_DIM, OUT_DIM = 5, 4
@@ -127,7 +139,7 @@ def run_case(case: Case, dtype: torch.dtype) -> tuple[nn.Linear, nn.Module, Tens
     ddp = nn.parallel.DistributedDataParallel(model)
     local = slice(0, case.split) if rank() == 0 else slice(case.split, GLOBAL_BATCH)
     loss_fn = case.make_loss().to(dtype)
-    if case.two_view:  # one forward over both views, as a trainer does
+    if case.two_view:  # one forward over both views (the trainer's two: TRAINER_RECIPES)
         n = x1[local].shape[0]
         z1, z2 = ddp(torch.cat([x1[local], x2[local]])).split(n)  # (n, OUT) each
         loss = global_batch_loss(loss_fn, z1, z2)
@@ -135,6 +147,102 @@ def run_case(case: Case, dtype: torch.dtype) -> tuple[nn.Linear, nn.Module, Tens
         loss = global_batch_loss(loss_fn, ddp(x1[local]), labels[local])
     loss.backward()
     return model, loss_fn, loss.detach()
+
+
+SGD = {"name": "sgd", "lr": 0.01, "momentum": 0.9}
+"""The trainer runs' optimizer. Not Adam: it divides each gradient by its own running size, so
+a weight whose gradient is near 0 moves by about ±lr on the sign of rounding noise. Measured on
+the palette recipe, one process on 1 and on 2 threads (sums in another order): weights 1e-3
+apart after 12 Adam steps, 1e-7 with this SGD. A larger rate (0.05) makes the image run
+unstable enough to turn the same noise into 0.16."""
+
+TRAINER_RECIPES: dict[str, dict[str, Any]] = {
+    # two-view SimCLR on digits (9 steps an epoch), views on: their draws are what 1 and N
+    # ranks must share (drawn per rank, the first epoch's loss moves by 4e-2)
+    "images": {
+        "data": {"source": "digits"},
+        "encoder": {"name": "small_cnn", "feature_dim": 32},
+        "embedder": {"dim": 16},
+        "loss": {"name": "ntxent", "temperature": 0.5},
+        "views": {"degrees": 30, "translate": 0.1, "scale": [0.9, 1.1], "hflip": 0.5},
+        "optimizer": SGD,
+        "train": {"self_supervised": True, "epochs": 2, "batch_size": 128, "seed": 3},
+    },
+    # set views on (permutation, Dirichlet weights, colour noise, dropped rows), 6 steps an
+    # epoch; a set transformer has layer norm only, which is per item
+    "palettes": {
+        "data": {"source": "palettes", "size": 120},
+        "encoder": {"name": "set_transformer", "dim": 16, "hidden": 16, "heads": 2},
+        "optimizer": SGD,
+        "train": {"epochs": 2, "batch_size": 16, "seed": 3},
+    },
+}
+
+
+def _without_batch_norm(model: nn.Module) -> nn.Module:
+    """``model`` with every batch norm replaced, in place, by a one-group GroupNorm: each item
+    normalised by its own statistics. (An identity instead leaves the digits' signal so weak
+    that the loss hardly depends on the views, and the comparison would prove little.)"""
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                setattr(parent, name, nn.GroupNorm(1, child.num_features, affine=False))
+    return model
+
+
+@contextmanager
+def trainer_patches() -> Iterator[None]:
+    """The image model built without batch norm, here and in the single-process reference.
+
+    In training mode batch norm normalises by the statistics of the batch it is given, which
+    under DDP is the rank's slice: two ranks of 64 images normalise differently from one
+    process with 128, so no tolerance could make the runs agree. torch's SyncBatchNorm, which
+    would share the statistics, refuses CPU tensors (torch 2.13: DDP raises "SyncBatchNorm
+    layers only work with GPU modules" and its forward "expected input tensor to be on GPU"),
+    and the small CNN always has batch norm; so the comparison swaps it for a per-item norm
+    on both sides. All else is the trainer's own path: views, two forwards, gathers, DDP,
+    optimizer, schedule, validation and checkpoints.
+    """
+
+    def build_model(recipe: Recipe, **sizes: int) -> nn.Module:
+        return _without_batch_norm(build.build_model(recipe, **sizes))
+
+    with mock.patch.object(image_task, "build_model", build_model):
+        yield
+
+
+DISAGREEING_SCORES = {0: [0.5, 0.4, 0.3, 0.2], 1: [0.1, 0.2, 0.3, 0.4]}
+"""Validation scores by rank and epoch: with patience 1 rank 0 would stop after epoch 1, rank
+1 never; rank 0's decide, so every rank stops after epoch 1 with best epoch 0."""
+
+
+def disagreeing_validation(out_dir: Path) -> tuple[int, int]:
+    """Train the palette recipe with patience 1 and rank-dependent validation scores; returns
+    (epochs run, best epoch) as this rank saw them."""
+    build_task = trainer.build_task
+
+    def rank_dependent(*args: Any, **kwargs: Any) -> TrainingTask:
+        task = build_task(*args, **kwargs)
+        scores = iter(DISAGREEING_SCORES[rank()])
+        task.validate = lambda: {"view_precision_at_1": next(scores), "validation_loss": 0.0}
+        return task
+
+    raw = TRAINER_RECIPES["palettes"]
+    recipe = parse_recipe({**raw, "train": {**raw["train"], "epochs": 4, "patience": 1}})
+    with mock.patch.object(trainer, "build_task", rank_dependent):
+        result = trainer.train(recipe, out_dir, progress=False)
+    return result.epochs_run, result.best_epoch
+
+
+def second_derivative_refused() -> bool:
+    """Whether a second backward through ``gather_with_grad`` raises (once_differentiable)."""
+    x = torch.randn(2, 3, generator=torch.Generator().manual_seed(rank()), requires_grad=True)
+    (grad,) = torch.autograd.grad(gather_with_grad(x).pow(3).sum(), x, create_graph=True)
+    try:
+        grad.sum().backward()
+    except RuntimeError as error:
+        return "once_differentiable" in str(error)
+    return False
 
 
 def per_rank(tensor: Tensor) -> Tensor:
@@ -164,6 +272,13 @@ def main(out_dir: Path) -> None:
     results["vae.loss_per_rank"] = per_rank(vae_step(task))
     results["vae.model_grad"] = parameter_grads(model)
     results["vae.loss_grad_per_rank"] = per_rank(parameter_grads(task.loss_fn))
+    results["second_derivative_refused"] = per_rank(torch.tensor(second_derivative_refused()))
+    with trainer_patches():
+        for name, raw in TRAINER_RECIPES.items():
+            trainer.train(parse_recipe(raw), out_dir / name, progress=False)
+    epochs_run, best_epoch = disagreeing_validation(out_dir / "disagreeing")
+    results["disagreeing.epochs_run_per_rank"] = per_rank(torch.tensor(epochs_run))
+    results["disagreeing.best_epoch_per_rank"] = per_rank(torch.tensor(best_epoch))
     if rank() == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_file(results, str(out_dir / "ddp.safetensors"))

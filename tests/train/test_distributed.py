@@ -1,9 +1,10 @@
 """Tests for embedforge.train.distributed.
 
-The DDP check launches 2 gloo processes with torchrun (once for all cases)
-and compares their parameter gradients with the single-process gradient of
-the same global batch. Tolerances: 1e-10 in float64, 1e-5 in float32 (the
-two runs differ only by the order of floating-point sums).
+The DDP checks launch 2 gloo processes with torchrun (once for all cases) and
+compare their parameter gradients with the single-process gradient of the same
+global batch, and the weights the trainer's own ``train()`` reaches on 2 ranks
+with those of one process. Tolerances: 1e-10 in float64, 1e-5 in float32 (the
+runs differ only by the order of floating-point sums).
 """
 
 import importlib.util
@@ -18,9 +19,13 @@ import torch
 import torch.distributed as dist
 
 from embedforge.errors import UserError
+from embedforge.files.run_folder import BEST, LAST, read_history
+from embedforge.files.state import load_state
 from embedforge.losses.ntxent import NTXentLoss
 from embedforge.losses.supcon import SupConLoss
+from embedforge.recipe import parse_recipe
 from embedforge.train import distributed
+from embedforge.train.trainer import train
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
@@ -40,10 +45,8 @@ def _load_worker() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def ddp_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, torch.Tensor]:
-    """Run the 2-process worker once; returns what rank 0 wrote."""
-    from safetensors.torch import load_file
-
+def ddp_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run the 2-process worker once; returns the folder it wrote (results and run folders)."""
     out_dir = tmp_path_factory.mktemp("ddp")
     command = [
         sys.executable,
@@ -57,7 +60,15 @@ def ddp_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, torch.Ten
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, f"torchrun failed:\n{done.stdout}\n{done.stderr}"
-    return load_file(str(out_dir / "ddp.safetensors"))
+    return out_dir
+
+
+@pytest.fixture(scope="module")
+def ddp_results(ddp_dir: Path) -> dict[str, torch.Tensor]:
+    """The tensors rank 0 wrote."""
+    from safetensors.torch import load_file
+
+    return load_file(str(ddp_dir / "ddp.safetensors"))
 
 
 @needs_gloo
@@ -122,6 +133,47 @@ def test_ddp_vae_task_gradient_equals_single_process_gradient(
     torch.testing.assert_close(
         ddp_results["vae.loss_grad_per_rank"], loss_grads.expand(2, -1), **options
     )
+
+
+@needs_gloo
+@pytest.mark.parametrize("name", ["images", "palettes"])
+def test_ddp_training_reaches_the_single_process_weights(
+    ddp_dir: Path, tmp_path: Path, name: str
+) -> None:
+    """``train()`` on 2 ranks and on one process: the same losses every epoch, and the same
+    best and last weights (the views each item gets must agree for that; the image model runs
+    without batch norm, see the worker's ``trainer_patches``)."""
+    worker = _load_worker()
+    with worker.trainer_patches():
+        train(parse_recipe(worker.TRAINER_RECIPES[name]), tmp_path, progress=False)
+    options = {"rtol": TOLERANCE["float32"], "atol": TOLERANCE["float32"]}
+    ddp_losses = [row["loss"] for row in read_history(ddp_dir / name)]
+    torch.testing.assert_close(
+        ddp_losses, [row["loss"] for row in read_history(tmp_path)], **options
+    )
+    for checkpoint in (BEST, LAST):
+        got, want = load_state(ddp_dir / name / checkpoint), load_state(tmp_path / checkpoint)
+        assert got["epoch"] == want["epoch"]
+        torch.testing.assert_close(got["model"], want["model"], **options)
+
+
+@needs_gloo
+def test_ddp_ranks_stop_at_rank_0s_early_stop(ddp_results: dict[str, torch.Tensor]) -> None:
+    """Ranks whose validation disagrees still stop together, at the epoch rank 0's numbers give.
+
+    Without the broadcast rank 0 stops after epoch 1 while rank 1 trains on, and rank 1's next
+    gradient all-reduce meets whatever collective rank 0 runs next: gloo aborts the worker
+    ("collective mismatch"), which fails every test of this module."""
+    assert ddp_results["disagreeing.epochs_run_per_rank"].tolist() == [2, 2]
+    assert ddp_results["disagreeing.best_epoch_per_rank"].tolist() == [0, 0]
+
+
+@needs_gloo
+def test_ddp_second_derivative_through_the_gather_is_refused(
+    ddp_results: dict[str, torch.Tensor],
+) -> None:
+    """Its backward's all-reduce is not differentiated, so a second order term would be wrong."""
+    assert ddp_results["second_derivative_refused"].tolist() == [True, True]
 
 
 def test_not_distributed_rank_info() -> None:

@@ -1,5 +1,6 @@
 """ImageTask's generative (VAE) branch and the projection head, trained through ``train``."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ import torch
 from embedforge.files.state import load_state
 from embedforge.losses import Projected, VAELoss
 from embedforge.recipe import parse_recipe
+from embedforge.train.build import build_data
 from embedforge.train.trainer import LAST, build_task, train
 
 DSPRITES = {"source": "dsprites", "size": 200, "test_fraction": 0.2}
@@ -110,3 +112,30 @@ def test_a_self_supervised_pair_is_two_views_or_the_image_and_one_view(pair: str
     first, second = seen
     assert not torch.equal(second, images)  # the second is always a random view
     assert torch.equal(first, images) == (pair == "one")
+
+
+def test_each_rank_views_its_rows_as_one_process_would(as_rank: Callable[[int, int], None]) -> None:
+    """Rank r's images get the views one process gives the same rows of the global batch: the
+    views' draws cover the global batch (rank 1 used to repeat rank 0's)."""
+    recipe = parse_recipe(
+        {
+            "data": DSPRITES,
+            "loss": {"name": "ntxent", "temperature": 0.5},
+            "views": {"degrees": 90, "translate": 0.2, "hflip": 0.5},
+            "train": {"batch_size": 12, "self_supervised": True},
+        }
+    )
+    data = build_data(recipe.data)
+
+    def model_inputs(rank: int, world_size: int) -> list[torch.Tensor]:
+        as_rank(rank, world_size)
+        task = build_task(recipe, torch.device("cpu"), data)
+        seen: list[torch.Tensor] = []
+        task.model.register_forward_pre_hook(lambda _, inputs: seen.append(inputs[0]))
+        task.batch_loss(next(iter(task.batches(0))), torch.Generator().manual_seed(0))
+        return seen  # the two views, (B_local, C, H, W) each
+
+    whole = model_inputs(0, 1)
+    parts = [model_inputs(rank, 3) for rank in range(3)]
+    for view, rank_views in zip(whole, zip(*parts, strict=True), strict=True):
+        assert torch.equal(torch.cat(rank_views), view)

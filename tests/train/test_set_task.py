@@ -1,14 +1,17 @@
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 
 from embedforge.cli import main
+from embedforge.data.set_batch import SetBatch
 from embedforge.errors import UserError
 from embedforge.losses import CosineTripletLoss
 from embedforge.losses.projected import Projected
 from embedforge.recipe import parse_recipe
+from embedforge.train import set_task
 from embedforge.train.build import build_palettes
 from embedforge.train.set_task import SetTask, embed_sets, trim_padding
 from embedforge.train.trainer import train
@@ -67,6 +70,36 @@ def test_held_out_objects_are_disjoint_and_batches_follow_seed_and_epoch() -> No
     other = [b.values for b in task.batches(2)]
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+def test_each_rank_encodes_its_rows_of_the_views_one_process_makes(
+    as_rank: Callable[[int, int], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every rank makes the views of the whole global batch (their draws depend on its padded
+    width, and the gamma sampler cannot be sliced) and encodes its own rows of them."""
+    recipe = parse_recipe(small(batch_size=12))
+    palettes = build_palettes(recipe.data)
+    encoded: list[SetBatch] = []
+    forward_by_size = set_task.forward_by_size
+
+    def recording(model: torch.nn.Module, sets: SetBatch, **options: object) -> torch.Tensor:
+        encoded.append(sets)
+        return forward_by_size(model, sets, **options)
+
+    monkeypatch.setattr(set_task, "forward_by_size", recording)
+
+    def views(rank: int, world_size: int) -> list[SetBatch]:
+        as_rank(rank, world_size)
+        task = SetTask(recipe, palettes, CPU)
+        encoded.clear()
+        task.batch_loss(next(iter(task.batches(0))), torch.Generator().manual_seed(0))
+        return list(encoded)  # the two views, B_local sets each
+
+    whole = views(0, 1)
+    parts = [views(rank, 3) for rank in range(3)]
+    for view, rank_views in zip(whole, zip(*parts, strict=True), strict=True):
+        assert torch.equal(torch.cat([part.values for part in rank_views]), view.values)
+        assert torch.equal(torch.cat([part.mask for part in rank_views]), view.mask)
 
 
 def test_trim_padding_keeps_every_real_row() -> None:

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from embedforge.views.batch_rows import BatchRows
 from embedforge.views.image_views import (
     ImageViews,
     colour_jitter,
@@ -13,11 +14,15 @@ from embedforge.views.image_views import (
 )
 
 VIEWS = {
-    "affine": lambda x, g: random_affine(x, g, degrees=90, translate=0.2, scale=(0.8, 1.2)),
-    "crop": lambda x, g: random_resized_crop(x, g, scale=(0.2, 1.0)),
-    "flip": lambda x, g: random_flip(x, g, horizontal=0.5, vertical=0.5),
-    "jitter": lambda x, g: colour_jitter(x, g, brightness=0.4, contrast=0.4, saturation=0.4),
-    "blur": lambda x, g: gaussian_blur(x, g, sigma=(0.5, 2.0)),
+    "affine": lambda x, g, rows=None: random_affine(
+        x, g, degrees=90, translate=0.2, scale=(0.8, 1.2), rows=rows
+    ),
+    "crop": lambda x, g, rows=None: random_resized_crop(x, g, scale=(0.2, 1.0), rows=rows),
+    "flip": lambda x, g, rows=None: random_flip(x, g, horizontal=0.5, vertical=0.5, rows=rows),
+    "jitter": lambda x, g, rows=None: colour_jitter(
+        x, g, brightness=0.4, contrast=0.4, saturation=0.4, rows=rows
+    ),
+    "blur": lambda x, g, rows=None: gaussian_blur(x, g, sigma=(0.5, 2.0), rows=rows),
     "pipeline": ImageViews(hflip=0.5, crop_scale=(0.5, 1.0), brightness=0.3, blur_sigma=(0.1, 1)),
 }
 
@@ -162,3 +167,27 @@ def test_nearest_interpolation_keeps_binary_images_binary(crop):
     assert set(out.unique().tolist()) <= {0.0, 1.0}
     grey = bilinear(x, torch.Generator().manual_seed(0))
     assert ((grey > 0) & (grey < 1)).any()
+
+
+@pytest.mark.parametrize("name", VIEWS)
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_rows_of_a_global_batch_get_the_views_of_the_whole_batch(name, ranks, device):
+    """Each rank's slice, viewed with its rows and the shared seed, is that slice of the views
+    of the whole batch (rank 1 does not repeat rank 0's draws), and every rank's generator ends
+    where the whole batch's does."""
+    x = images(batch=12).to(device)
+    atol = 0.0 if device.type == "cpu" else 1e-6  # a GPU may pick kernels by batch size
+    whole_generator = seeded(device)
+    whole = VIEWS[name](x, whole_generator)
+    after = torch.rand(4, generator=whole_generator, device=device)
+    for start, part in zip(range(0, 12, 12 // ranks), x.split(12 // ranks), strict=True):
+        generator = seeded(device)
+        rows = BatchRows(start, start + len(part), total=12)
+        view = VIEWS[name](part, generator, rows)
+        torch.testing.assert_close(view, whole[start : start + len(part)], rtol=0, atol=atol)
+        assert torch.equal(torch.rand(4, generator=generator, device=device), after)
+
+
+def test_rows_must_match_the_images():
+    with pytest.raises(ValueError, match=r"rows 0:3 of the global batch are 3 images, got 4"):
+        random_flip(images(batch=4), torch.Generator(), rows=BatchRows(0, 3, total=6))

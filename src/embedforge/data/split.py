@@ -30,9 +30,7 @@ from embedforge.data.lazy_images import LazyImages
 from embedforge.errors import UserError
 
 
-def stratified_split(
-    labels: Tensor, test_fraction: float, seed: int
-) -> tuple[Tensor, Tensor]:
+def stratified_split(labels: Tensor, test_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
     """Seeded (train, test) index tensors, stratified by ``labels``: generated data's split.
 
     >>> train, test = stratified_split(torch.tensor([0, 0, 1, 1]), 0.5, seed=0)

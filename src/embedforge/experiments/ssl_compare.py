@@ -387,9 +387,9 @@ def _measured(curves: dict[str, list]) -> dict[str, list]:
     return {name: [p for p in curve if p[1] is not None] for name, curve in curves.items()}
 
 
-def _training_subset(split: ImageSplit, kept: torch.Tensor) -> ImageSplit:
+def _training_subset(split: ImageSplit, kept: torch.Tensor | np.ndarray) -> ImageSplit:
     """``split`` training on the ``kept`` training items only; the test items stay all."""
-    train_ids = None if split.train_ids is None else split.train_ids[kept.numpy()]
+    train_ids = None if split.train_ids is None else split.train_ids[np.asarray(kept)]
     return ImageSplit(
         split.train_images[kept],
         split.train_labels[kept],

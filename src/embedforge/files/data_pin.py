@@ -118,9 +118,7 @@ def check_files(run_dir: Path, pin: DataPin, *, allow_changed: bool = False) -> 
             )
 
 
-def check_items(
-    run_dir: Path, pin: DataPin, items: str, *, allow_changed: bool = False
-) -> None:
+def check_items(run_dir: Path, pin: DataPin, items: str, *, allow_changed: bool = False) -> None:
     """Refuse when the recorded ids now name other items (generated data that changed)."""
     if items != pin.items and not allow_changed:
         raise UserError(

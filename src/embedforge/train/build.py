@@ -80,7 +80,7 @@ IN_MEMORY_LIMIT = 2 * 1024**3
 
 
 def _image_folder_split(
-    section: DataSection, held_out: HeldOut | None, allow_missing: bool
+    section: DataSection, held_out: HeldOut | None = None, allow_missing: bool = False
 ) -> ImageSplit:
     """The folder split by image, seeded; its images decoded into memory or read per batch."""
     folder = ImageFolder(

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from embedforge.errors import UserError
 from embedforge.train.precision import in_float32
@@ -105,7 +106,12 @@ def _all_gather_rows(tensor: Tensor) -> tuple[Tensor, list[int]]:
 
 
 class _GatherWithGrad(torch.autograd.Function):
-    """All-gather whose backward sums each slice's gradient over ranks (see module docstring)."""
+    """All-gather whose backward sums each slice's gradient over ranks (see module docstring).
+
+    First order only: the backward's all-reduce is not itself differentiated, so a second
+    derivative through it (``create_graph=True``, e.g. a gradient penalty) would silently lack
+    the other ranks' terms. ``once_differentiable`` makes that an error instead.
+    """
 
     @staticmethod
     def forward(ctx: Any, tensor: Tensor) -> Tensor:
@@ -115,6 +121,7 @@ class _GatherWithGrad(torch.autograd.Function):
         return gathered
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> Tensor:
         grad = grad.contiguous().clone()  # all_reduce is in place
         dist.all_reduce(grad, op=dist.ReduceOp.SUM)
@@ -153,6 +160,28 @@ def gather_labels(labels: Tensor) -> Tensor:
     return _all_gather_rows(labels.detach())[0]
 
 
+def broadcast_metrics(metrics: dict[str, float], device: torch.device) -> dict[str, float]:
+    """Rank 0's ``metrics`` on every rank (``metrics`` itself when not distributed).
+
+    Every rank validates, but its numbers need not match rank 0's to the last bit (batch-norm
+    statistics stay per rank on the CPU, sums run in another order): the best epoch and the
+    early stop must be decided once, or ranks would stop at different epochs and the one still
+    training would meet another collective at its next all-reduce (gloo aborts, NCCL hangs).
+    Every rank must pass the same names (the same task does); the values travel as one float64
+    tensor on ``device`` (NCCL needs a GPU tensor), which holds a Python float exactly.
+
+    >>> broadcast_metrics({"precision_at_1": 0.5}, torch.device("cpu"))  # not distributed here
+    {'precision_at_1': 0.5}
+    """
+    if world_size() == 1 or not metrics:
+        return metrics
+    names = sorted(metrics)  # the same order on every rank, whatever order validate used
+    values = torch.tensor([metrics[name] for name in names], dtype=torch.float64, device=device)
+    dist.broadcast(values, src=0)
+    from_main = dict(zip(names, values.tolist(), strict=True))
+    return {name: from_main[name] for name in metrics}  # in the caller's order
+
+
 def global_batch_loss(loss_fn: nn.Module, embeddings: Tensor, labels_or_view: Tensor) -> Tensor:
     """``loss_fn`` over the global batch: gathers embeddings (with gradients) and labels first.
 
@@ -178,6 +207,7 @@ def global_batch_loss(loss_fn: nn.Module, embeddings: Tensor, labels_or_view: Te
 
 
 __all__ = [
+    "broadcast_metrics",
     "cleanup",
     "gather_labels",
     "gather_with_grad",

@@ -6,7 +6,10 @@ them from disk, the next batch in the background while the model computes this
 one. Each *global* batch is drawn once, from (seed, epoch) only, and
 under torchrun every rank takes its contiguous slice; the losses then gather
 the slices back (:func:`~embedforge.train.distributed.global_batch_loss`), so
-N processes see exactly the batches one process would.
+N processes see exactly the batches one process would. The views too: each rank draws their
+parameters for the whole global batch and keeps its own rows
+(:class:`~embedforge.views.batch_rows.BatchRows`), so every image gets the view one process
+would give it.
 
 The VAE (loss ``vae``) reconstructs the un-augmented images from their embeddings; its
 reparameterisation noise is drawn from the step's generator, like the views.
@@ -30,7 +33,7 @@ from embedforge.train.build import build_loss, build_model, build_views
 from embedforge.train.distributed import gather_with_grad, global_batch_loss, world_size
 from embedforge.train.pk_sampler import PKSampler
 from embedforge.train.precision import in_float32
-from embedforge.train.task import rank_slice, shuffled_batches
+from embedforge.train.task import rank_rows, rank_slice, shuffled_batches
 
 T = TypeVar("T")
 
@@ -112,11 +115,13 @@ class ImageTask:
             # DDP, so every rank must compute the same global loss to get the same gradient
             z = gather_with_grad(self.model(images))
             return in_float32(self.loss_fn, z, gather_with_grad(images), generator)
+        rows = rank_rows(self.batch_size)  # the views' draws cover the global batch
         if self.self_supervised:
-            first = self.views(images, generator) if self.views and self.both_views else images
-            second = self.views(images, generator) if self.views else images
+            both = self.views is not None and self.both_views
+            first = self.views(images, generator, rows) if both else images
+            second = self.views(images, generator, rows) if self.views else images
             return global_batch_loss(self.loss_fn, self.model(first), self.model(second))
-        inputs = self.views(images, generator) if self.views else images
+        inputs = self.views(images, generator, rows) if self.views else images
         return global_batch_loss(self.loss_fn, self.model(inputs), labels)
 
     def validate(self) -> dict[str, float]:

@@ -17,9 +17,12 @@ seed (the same every epoch), embedded in eval mode, and each view-1 embedding qu
 view-2 embeddings: ``view_precision_at_1`` is the fraction whose nearest view 2 is its own
 object's (labels = object index). ``validation_loss`` is the training loss on those views.
 
-Batches are index tensors into sets held in memory; each global batch depends on (seed,
-epoch) only and under torchrun each rank takes its contiguous slice, as in
-:mod:`embedforge.train.image_task`.
+Batches are drawn from sets held in memory; each global batch depends on (seed, epoch) only.
+Under torchrun every rank makes the views of the whole global batch and then encodes its own
+contiguous slice of them: a set view's draws are shaped by the global batch's padded width
+and the Dirichlet step's gamma sampler draws a whole tensor from one forked seed, so neither
+can be sliced by rank, and views cost little next to the encoder. Each rank thus encodes
+exactly the views one process would (the embeddings are then gathered for the loss).
 """
 
 from collections.abc import Iterator
@@ -164,9 +167,10 @@ class SetTask:
         return len(self.train_index) // self.batch_size  # a ragged last batch is dropped
 
     def batches(self, epoch: int) -> Iterator[SetBatch]:
+        """The global batches, on every rank (views are made of the whole; see the module)."""
         count = len(self.train_index)
         for index in shuffled_batches(count, self.batch_size, seed=self.seed, epoch=epoch):
-            yield trim_padding(self.train_sets[rank_slice(index)]).to(self.device)
+            yield trim_padding(self.train_sets[index]).to(self.device)
 
     def _two_view_loss(self, z1: Tensor, z2: Tensor) -> Tensor:
         """The loss of (B, D) view-1 and view-2 embeddings of the same B objects, in float32."""
@@ -175,7 +179,9 @@ class SetTask:
         return in_float32(self.loss_fn, z1, z2)
 
     def batch_loss(self, batch: SetBatch, generator: torch.Generator) -> Tensor:
-        first, second = self.views(batch, generator), self.views(batch, generator)
+        """The loss of a global ``batch``: its views, this rank's slice of them encoded."""
+        first = rank_slice(self.views(batch, generator))
+        second = rank_slice(self.views(batch, generator))
         z1 = forward_by_size(self.model, first, chunk=TRAINING_CHUNK)  # (B_local, D)
         z2 = forward_by_size(self.model, second, chunk=TRAINING_CHUNK)  # (B_local, D)
         # the global batch on every rank, gradients kept (see embedforge.train.distributed)

@@ -6,13 +6,17 @@ the loss, how views are made) behind these few methods.
 """
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from embedforge.data.set_batch import SetBatch
 from embedforge.data.split import HeldOut
 from embedforge.train.distributed import rank, world_size
+from embedforge.views.batch_rows import BatchRows
+
+Batch = TypeVar("Batch", Tensor, SetBatch)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -27,9 +31,23 @@ def shuffled_batches(count: int, batch_size: int, *, seed: int, epoch: int) -> I
     yield from order[: (count // batch_size) * batch_size].split(batch_size)
 
 
-def rank_slice(global_batch: Tensor) -> Tensor:
+def rank_rows(count: int) -> BatchRows:
+    """This rank's contiguous rows of a global batch of ``count`` (all of them on one process).
+
+    Split as ``Tensor.tensor_split`` does: the first ``count % world_size`` ranks get one more.
+
+    >>> rank_rows(6)  # not distributed here
+    BatchRows(start=0, stop=6, total=6)
+    """
+    size, extra = divmod(count, world_size())
+    start = rank() * size + min(rank(), extra)
+    return BatchRows(start, start + size + (rank() < extra), count)
+
+
+def rank_slice(global_batch: Batch) -> Batch:
     """This rank's contiguous part of a global batch (the whole of it on one process)."""
-    return global_batch.tensor_split(world_size())[rank()]
+    rows = rank_rows(len(global_batch))
+    return global_batch[rows.start : rows.stop]
 
 
 class TrainingTask(Protocol):
@@ -43,7 +61,11 @@ class TrainingTask(Protocol):
         ...
 
     def batches(self, epoch: int) -> Iterable[Any]:
-        """The epoch's batches; the order depends only on (seed, epoch)."""
+        """The epoch's batches; the order depends only on (seed, epoch).
+
+        Under torchrun, this rank's slice of each global batch (ImageTask), or the global
+        batch itself where ``batch_loss`` slices it after making views (SetTask).
+        """
         ...
 
     def batch_loss(self, batch: Any, generator: torch.Generator) -> Tensor:

@@ -8,8 +8,10 @@ as the uninterrupted run would have.
 
 Under ``torchrun`` the model is wrapped in DistributedDataParallel (on GPUs
 with synchronous batch norm, so statistics span the global batch; on the CPU
-batch norm stays per rank), each rank trains on its slice of every global
-batch, and rank 0 alone writes the run folder.
+batch norm stays per rank, torch's SyncBatchNorm refusing CPU tensors), each
+rank trains on its slice of every global batch with the views one process would
+draw for it, rank 0's validation metrics decide the best epoch and an early stop
+on every rank, and rank 0 alone writes the run folder.
 """
 
 import json
@@ -56,7 +58,12 @@ from embedforge.files.run_folder import (
 from embedforge.files.state import load_state, save_state
 from embedforge.recipe import Recipe, TrainSection, load_recipe, recipe_differences
 from embedforge.train.build import build_data, build_optimizer, build_palettes, build_schedule
-from embedforge.train.distributed import cleanup, is_main_process, setup_from_env
+from embedforge.train.distributed import (
+    broadcast_metrics,
+    cleanup,
+    is_main_process,
+    setup_from_env,
+)
 from embedforge.train.image_task import ImageTask
 from embedforge.train.set_task import SetTask
 from embedforge.train.task import TrainingTask, epoch_seed
@@ -291,7 +298,8 @@ def train(
                 schedule.step()
 
         validating = (epoch + 1) % settings.validate_every == 0 or epoch + 1 == settings.epochs
-        metrics = task.validate() if validating else {}
+        # rank 0's numbers on every rank, so the best epoch and an early stop are decided once
+        metrics = broadcast_metrics(task.validate(), device) if validating else {}
         row = {
             "epoch": epoch,
             "loss": total_loss.item() / max(batches, 1),

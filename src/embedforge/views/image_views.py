@@ -8,6 +8,12 @@ generator's device, so a seeded run makes the same views and nothing leaves the 
 steps resample with ``F.grid_sample`` (bilinear by default, or nearest, which keeps binary
 images binary as torchvision's ``RandomAffine`` does; zeros outside); shapes and dtypes are kept.
 
+Every function also takes ``rows``: which rows of a global batch the images are
+(:class:`~embedforge.views.batch_rows.BatchRows`; by default all of them). The parameters are
+then drawn for the whole global batch and these rows kept, so that under torchrun each rank's
+slice gets the views one process would give it (the trainer passes the rank's rows). The
+parameters depend on the generator and the global batch size only, never on the pixels.
+
 Parameters mean what torchvision's transforms of the same name mean (``RandomAffine``,
 ``RandomResizedCrop``, ``ColorJitter``, ``GaussianBlur``); the differences are noted where they
 are. Angles are in degrees, positive = counter-clockwise as displayed (``torch.rot90(x, 1,
@@ -22,17 +28,32 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from embedforge.views.batch_rows import BatchRows
 
-def _uniform(generator: torch.Generator, n: int, low: float, high: float, like: Tensor) -> Tensor:
-    """``(n,)`` uniform draws in [low, high), drawn on the generator's device, as ``like``."""
-    u = torch.rand(n, generator=generator, device=generator.device)
+
+def _rows(images: Tensor, rows: BatchRows | None) -> BatchRows:
+    """The rows of the global batch ``images`` are (all of them by default), checked."""
+    if rows is None:
+        return BatchRows.whole(images.shape[0])
+    if rows.count != images.shape[0]:
+        raise ValueError(
+            f"rows {rows.start}:{rows.stop} of the global batch are {rows.count} images, "
+            f"got {images.shape[0]}"
+        )
+    return rows
+
+
+def _uniform(
+    generator: torch.Generator, rows: BatchRows, low: float, high: float, like: Tensor
+) -> Tensor:
+    """``(rows.count,)`` uniform draws in [low, high) on the generator's device, as ``like``."""
+    u = rows.rand(generator)
     return low + (high - low) * u.to(device=like.device, dtype=like.dtype)
 
 
-def _coin(generator: torch.Generator, n: int, probability: float, like: Tensor) -> Tensor:
-    """``(n,)`` bool, each True with ``probability``."""
-    u = torch.rand(n, generator=generator, device=generator.device)
-    return (u < probability).to(like.device)
+def _coin(generator: torch.Generator, rows: BatchRows, probability: float, like: Tensor) -> Tensor:
+    """``(rows.count,)`` bool, each True with ``probability``."""
+    return (rows.rand(generator) < probability).to(like.device)
 
 
 Interpolation = Literal["bilinear", "nearest"]
@@ -52,6 +73,7 @@ def random_affine(
     translate: float = 0.0,
     scale: tuple[float, float] = (1.0, 1.0),
     interpolation: Interpolation = "bilinear",
+    rows: BatchRows | None = None,
 ) -> Tensor:
     """Turn, shift and zoom each image about its centre by its own random amounts.
 
@@ -66,12 +88,13 @@ def random_affine(
     >>> torch.allclose(random_affine(x, torch.Generator()), x, atol=1e-6)
     True
     """
-    batch, _, height, width = images.shape
+    _, _, height, width = images.shape
+    rows = _rows(images, rows)
     low, high = (-degrees, degrees) if isinstance(degrees, int | float) else degrees
-    angle = _uniform(generator, batch, low, high, images) * (math.pi / 180)
-    zoom = _uniform(generator, batch, scale[0], scale[1], images)
-    shift_x = _uniform(generator, batch, -translate, translate, images) * 2  # normalised units
-    shift_y = _uniform(generator, batch, -translate, translate, images) * 2
+    angle = _uniform(generator, rows, low, high, images) * (math.pi / 180)
+    zoom = _uniform(generator, rows, scale[0], scale[1], images)
+    shift_x = _uniform(generator, rows, -translate, translate, images) * 2  # normalised units
+    shift_y = _uniform(generator, rows, -translate, translate, images) * 2
     # Pixel p of the output shows input pixel R(-angle)(p - shift) / zoom (offsets from the
     # centre, rows downwards, so a counter-clockwise turn on screen is [[c, s], [-s, c]]).
     # In normalised coordinates x is divided by W/2 and y by H/2, hence the aspect factors.
@@ -94,6 +117,7 @@ def random_resized_crop(
     scale: tuple[float, float] = (0.08, 1.0),
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
     interpolation: Interpolation = "bilinear",
+    rows: BatchRows | None = None,
 ) -> Tensor:
     """Crop a random box from each image and stretch it back to the full ``H × W``.
 
@@ -106,14 +130,15 @@ def random_resized_crop(
     >>> random_resized_crop(x, torch.Generator().manual_seed(0)).shape
     torch.Size([2, 3, 8, 8])
     """
-    batch, _, height, width = images.shape
-    area = _uniform(generator, batch, scale[0], scale[1], images)
-    log_ratio = _uniform(generator, batch, math.log(ratio[0]), math.log(ratio[1]), images)
+    _, _, height, width = images.shape
+    rows = _rows(images, rows)
+    area = _uniform(generator, rows, scale[0], scale[1], images)
+    log_ratio = _uniform(generator, rows, math.log(ratio[0]), math.log(ratio[1]), images)
     aspect = torch.exp(log_ratio) * (height / width)  # box (w / W) / (h / H)
     box_w = torch.sqrt(area * aspect).clamp(max=1.0)  # fractions of W and H
     box_h = torch.sqrt(area / aspect).clamp(max=1.0)
-    centre_x = _uniform(generator, batch, -1.0, 1.0, images) * (1 - box_w)  # normalised
-    centre_y = _uniform(generator, batch, -1.0, 1.0, images) * (1 - box_h)
+    centre_x = _uniform(generator, rows, -1.0, 1.0, images) * (1 - box_w)  # normalised
+    centre_y = _uniform(generator, rows, -1.0, 1.0, images) * (1 - box_h)
     zero = torch.zeros_like(box_w)
     theta = torch.stack(
         [torch.stack([box_w, zero, centre_x], dim=1), torch.stack([zero, box_h, centre_y], dim=1)],
@@ -128,6 +153,7 @@ def random_flip(
     *,
     horizontal: float = 0.5,
     vertical: float = 0.0,
+    rows: BatchRows | None = None,
 ) -> Tensor:
     """Mirror each image left-right with probability ``horizontal``, top-bottom with ``vertical``.
 
@@ -137,9 +163,9 @@ def random_flip(
     >>> random_flip(x, torch.Generator(), horizontal=1.0).flatten().tolist()
     [3.0, 2.0, 1.0, 0.0]
     """
-    batch = images.shape[0]
-    flip_x = _coin(generator, batch, horizontal, images)[:, None, None, None]  # (B, 1, 1, 1)
-    flip_y = _coin(generator, batch, vertical, images)[:, None, None, None]
+    rows = _rows(images, rows)
+    flip_x = _coin(generator, rows, horizontal, images)[:, None, None, None]  # (B, 1, 1, 1)
+    flip_y = _coin(generator, rows, vertical, images)[:, None, None, None]
     if horizontal > 0:
         images = torch.where(flip_x, images.flip(-1), images)
     if vertical > 0:
@@ -162,6 +188,7 @@ def colour_jitter(
     brightness: float = 0.0,
     contrast: float = 0.0,
     saturation: float = 0.0,
+    rows: BatchRows | None = None,
 ) -> Tensor:
     """Scale brightness, contrast and saturation of each image by its own random factors.
 
@@ -175,11 +202,11 @@ def colour_jitter(
     >>> colour_jitter(x, torch.Generator(), brightness=0.0).equal(x)
     True
     """
-    batch = images.shape[0]
+    rows = _rows(images, rows)
 
     def factor(strength: float) -> Tensor:
         low = max(0.0, 1.0 - strength)
-        return _uniform(generator, batch, low, 1.0 + strength, images)[:, None, None, None]
+        return _uniform(generator, rows, low, 1.0 + strength, images)[:, None, None, None]
 
     if brightness > 0:
         images = (images * factor(brightness)).clamp(0, 1)
@@ -199,6 +226,7 @@ def gaussian_blur(
     sigma: tuple[float, float] = (0.1, 2.0),
     probability: float = 1.0,
     kernel_size: int | None = None,
+    rows: BatchRows | None = None,
 ) -> Tensor:
     """Blur each image, with ``probability``, by a Gaussian of its own sigma (in pixels).
 
@@ -216,8 +244,9 @@ def gaussian_blur(
         kernel_size = 2 * math.ceil(3 * sigma[1]) + 1
     limit = min(height, width)  # reflect padding needs half < size
     kernel_size = max(1, min(kernel_size, limit if limit % 2 else limit - 1))
-    sigmas = _uniform(generator, batch, sigma[0], sigma[1], images).clamp_min(1e-3)  # (B,)
-    apply = _coin(generator, batch, probability, images)
+    rows = _rows(images, rows)
+    sigmas = _uniform(generator, rows, sigma[0], sigma[1], images).clamp_min(1e-3)  # (B,)
+    apply = _coin(generator, rows, probability, images)
     half = kernel_size // 2
     taps = torch.arange(-half, half + 1, device=images.device, dtype=images.dtype)  # (K,)
     kernel = torch.exp(-(taps[None, :] ** 2) / (2 * sigmas[:, None] ** 2))  # (B, K)
@@ -259,7 +288,10 @@ class ImageViews:
     blur_probability: float = 0.5
     interpolation: Interpolation = "bilinear"  # of the crop and the affine step
 
-    def __call__(self, images: Tensor, generator: torch.Generator) -> Tensor:
+    def __call__(
+        self, images: Tensor, generator: torch.Generator, rows: BatchRows | None = None
+    ) -> Tensor:
+        """Views of ``images``, rows ``rows`` of a global batch (by default the whole batch)."""
         if self.crop_scale is not None:
             images = random_resized_crop(
                 images,
@@ -267,6 +299,7 @@ class ImageViews:
                 scale=self.crop_scale,
                 ratio=self.crop_ratio,
                 interpolation=self.interpolation,
+                rows=rows,
             )
         if self.degrees not in (0, (0, 0)) or self.translate > 0 or self.scale != (1.0, 1.0):
             images = random_affine(
@@ -276,9 +309,12 @@ class ImageViews:
                 translate=self.translate,
                 scale=self.scale,
                 interpolation=self.interpolation,
+                rows=rows,
             )
         if self.hflip > 0 or self.vflip > 0:
-            images = random_flip(images, generator, horizontal=self.hflip, vertical=self.vflip)
+            images = random_flip(
+                images, generator, horizontal=self.hflip, vertical=self.vflip, rows=rows
+            )
         if self.brightness > 0 or self.contrast > 0 or self.saturation > 0:
             images = colour_jitter(
                 images,
@@ -286,9 +322,14 @@ class ImageViews:
                 brightness=self.brightness,
                 contrast=self.contrast,
                 saturation=self.saturation,
+                rows=rows,
             )
         if self.blur_sigma is not None and self.blur_probability > 0:
             images = gaussian_blur(
-                images, generator, sigma=self.blur_sigma, probability=self.blur_probability
+                images,
+                generator,
+                sigma=self.blur_sigma,
+                probability=self.blur_probability,
+                rows=rows,
             )
         return images

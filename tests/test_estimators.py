@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +107,32 @@ def test_a_generic_table_is_read_by_the_columns_it_names(tmp_path: Path) -> None
     loaded = PaletteEmbedder.load(model.save(tmp_path / "run"))
     assert {name: loaded.get_params()[name] for name in columns} == columns
     pd.testing.assert_frame_equal(loaded.transform(table), features)
+
+
+def test_a_saved_run_evaluates_from_anywhere_once_its_process_is_gone(
+    rows: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run keeps its table; its metrics are the same every time and its validation loss is
+    the one training logged for the best epoch (the projection head is reloaded, eval mode)."""
+    from embedforge.evaluate.evaluate_run import evaluate_run
+
+    model = PaletteEmbedder(**SMALL, run_dir=tmp_path / "fitted").fit(rows)
+    saved = model.save(tmp_path / "saved")
+    logged = model.history_[model.best_epoch_]["validation_loss"]
+    del model
+    shutil.rmtree(tmp_path / "fitted")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    first, second = evaluate_run(saved), evaluate_run(saved)
+    assert first == second
+    assert first["view_matching"]["validation_loss"] == pytest.approx(logged, rel=1e-6)
+    assert main(["report", str(saved)]) == 0
+
+
+def test_fit_into_a_run_folder_of_ours_needs_overwrite(rows: pd.DataFrame, tmp_path: Path) -> None:
+    PaletteEmbedder(**{**SMALL, "epochs": 1}, run_dir=tmp_path / "run").fit(rows)
+    with pytest.raises(UserError, match="already holds an embedforge run"):
+        PaletteEmbedder(**{**SMALL, "epochs": 1}, run_dir=tmp_path / "run").fit(rows)
+    refit = PaletteEmbedder(**{**SMALL, "epochs": 1}, run_dir=tmp_path / "run", overwrite=True)
+    assert refit.fit(rows).n_objects_ == 150

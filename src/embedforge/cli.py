@@ -31,20 +31,33 @@ def _run_train(args: argparse.Namespace) -> None:
 def _run_embed(args: argparse.Namespace) -> None:
     from embedforge.embed import embed_file
 
-    embed_file(args.run_dir, args.data, args.out, device=args.device, overwrite=args.overwrite)
+    embed_file(
+        args.run_dir,
+        args.data,
+        args.out,
+        device=args.device,
+        overwrite=args.overwrite,
+        allow_changed_data=args.allow_changed_data,
+    )
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
     from embedforge.evaluate.evaluate_run import METRICS, evaluate_run, summary_line
 
-    metrics = evaluate_run(args.run_dir)
+    metrics = evaluate_run(args.run_dir, allow_changed_data=args.allow_changed_data)
     print(f"{summary_line(metrics)}: {Path(args.run_dir) / METRICS}")
 
 
 def _run_report(args: argparse.Namespace) -> None:
     from embedforge.evaluate.report import write_report
 
-    print(f"report: {write_report(args.run_dir, out=args.out, overwrite=args.overwrite)}")
+    path = write_report(
+        args.run_dir,
+        out=args.out,
+        overwrite=args.overwrite,
+        allow_changed_data=args.allow_changed_data,
+    )
+    print(f"report: {path}")
 
 
 def _run_quickstart(args: argparse.Namespace) -> None:
@@ -98,6 +111,15 @@ def _add_overwrite(parser: argparse.ArgumentParser, what: str) -> None:
         "--overwrite",
         action="store_true",
         help=f"replace {what} if it exists (only ever one embedforge wrote)",
+    )
+
+
+def _add_allow_changed_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-changed-data",
+        action="store_true",
+        help="score the run's recorded split on its data as it is now, even though the data "
+        "changed since training (the recorded items still there are used)",
     )
 
 
@@ -158,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--out", required=True, help="output file: .parquet or .csv")
     embed.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="(default auto)")
     _add_overwrite(embed, "the --out file")
+    _add_allow_changed_data(embed)
     embed.set_defaults(handler=_run_embed)
 
     evaluate = commands.add_parser(
@@ -165,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="all metrics of a run's best checkpoint into RUN_DIR/metrics.json",
     )
     evaluate.add_argument("run_dir", help="a run folder (recipe.yaml + checkpoints/)")
+    _add_allow_changed_data(evaluate)
     evaluate.set_defaults(handler=_run_evaluate)
 
     report = commands.add_parser(
@@ -177,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", help="a run folder (recipe.yaml + checkpoints/)")
     report.add_argument("--out", help="HTML file to write (default RUN_DIR/report.html)")
     _add_overwrite(report, "an existing --out file")
+    _add_allow_changed_data(report)
     report.set_defaults(handler=_run_report)
 
     quickstart = commands.add_parser(

@@ -149,6 +149,7 @@ def embed_file(
     device: DeviceChoice = "auto",
     progress: bool = True,
     overwrite: bool = False,
+    allow_changed_data: bool = False,
 ) -> pd.DataFrame:
     """The ``embedforge embed`` command: load the run, embed ``data``, write ``out``.
 
@@ -158,7 +159,7 @@ def embed_file(
     """
     check_output_path(out, overwrite=overwrite)
     if data is None:
-        frame = own_items_frame(load_run_embeddings(run_dir))
+        frame = own_items_frame(load_run_embeddings(run_dir, allow_changed_data=allow_changed_data))
     else:
         device = resolve_device(device, "--device")
         frame = load_run(run_dir).embed(data, device=device, progress=progress)

@@ -108,6 +108,21 @@ def test_resuming_under_a_changed_schedule_is_refused(tmp_path: Path) -> None:
     assert [row["epoch"] for row in extended.history] == [0, 1, 2]
 
 
+def test_resuming_under_an_edited_recipe_is_refused_naming_the_keys(tmp_path: Path) -> None:
+    constant = {**SMALL, "schedule": {"name": "constant"}, "train": {**SMALL["train"], "epochs": 1}}
+    train(parse_recipe(constant), tmp_path / "run", progress=False)
+    saved = (tmp_path / "run" / "recipe.yaml").read_text()
+    edited = {**constant, "loss": {**SMALL["loss"], "margin": 0.3}}
+    edited["train"] = {**constant["train"], "seed": 5}
+    refused = "train.seed: 1 -> 5"
+    with pytest.raises(UserError, match=re.escape("loss.margin: 0.2 -> 0.3; " + refused)):
+        train(parse_recipe(edited), tmp_path / "run", resume=True, progress=False)
+    assert (tmp_path / "run" / "recipe.yaml").read_text() == saved  # not overwritten
+    longer = {**constant, "train": {**constant["train"], "epochs": 2, "checkpoint_interval_s": 0}}
+    resumed = train(parse_recipe(longer), tmp_path / "run", resume=True, progress=False)
+    assert [row["epoch"] for row in resumed.history] == [0, 1]
+
+
 def _record_saves(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     """(file name, epoch) of every checkpoint the trainer writes from now on."""
     saves: list[tuple[str, int]] = []

@@ -35,16 +35,24 @@ OPEN_SET_NEIGHBOURS = 20  # neighbour rows the threshold sweep walks
 
 
 def evaluate_run(
-    run_dir: str | os.PathLike[str], *, run: RunEmbeddings | None = None, seed: int = 0
+    run_dir: str | os.PathLike[str],
+    *,
+    run: RunEmbeddings | None = None,
+    seed: int = 0,
+    allow_changed_data: bool = False,
 ) -> dict[str, Any]:
     """The metrics of ``run_dir``'s best checkpoint, also written to ``run_dir/metrics.json``.
 
     ``run``: its embeddings when the caller already has them (the report does).
+    ``allow_changed_data``: score data that changed since training (see
+    :func:`~embedforge.evaluate.run_embeddings.load_run_embeddings`); ``metrics.json`` then
+    says ``"data": "changed since training"``.
     """
     run_dir = Path(run_dir)
-    run = run or load_run_embeddings(run_dir)
+    run = run or load_run_embeddings(run_dir, allow_changed_data=allow_changed_data)
     metrics: dict[str, Any] = {
         "kind": "palettes" if run.view_matching else "images",
+        "data": "changed since training" if run.data_changed else "as trained",
         "queries": len(run.query),
         "reference": len(run.reference),
         "k": K,

@@ -44,6 +44,7 @@ def write_report(
     out: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     seed: int = 0,
+    allow_changed_data: bool = False,
 ) -> Path:
     """Write the report of ``run_dir`` (to ``run_dir/report.html`` unless ``out``); its path.
 
@@ -52,7 +53,7 @@ def write_report(
     run_dir = Path(run_dir)
     if out is not None and Path(out).exists() and not overwrite:
         raise UserError(f"{out}: exists; pass --overwrite to replace it")
-    run = load_run_embeddings(run_dir)
+    run = load_run_embeddings(run_dir, allow_changed_data=allow_changed_data)
     metrics = _current_metrics(run_dir, run, seed)
     sections = [
         section("recipe", "Recipe", f"<pre>{html.escape((run_dir / RECIPE).read_text())}</pre>"),
@@ -70,9 +71,11 @@ def write_report(
 
 
 def _current_metrics(run_dir: Path, run: RunEmbeddings, seed: int) -> dict[str, Any]:
-    """metrics.json when it is newer than the best checkpoint, else a fresh evaluation."""
+    """metrics.json when it is newer than the best checkpoint and scored the same data, else a
+    fresh evaluation."""
     path = run_dir / METRICS
-    if path.is_file() and path.stat().st_mtime >= (run_dir / BEST).stat().st_mtime:
+    current = path.is_file() and path.stat().st_mtime >= (run_dir / BEST).stat().st_mtime
+    if current and not run.data_changed:
         return json.loads(path.read_text())
     return evaluate_run(run_dir, run=run, seed=seed)
 

@@ -13,7 +13,7 @@ coloured by the number of colours per object.
 """
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,8 @@ class RunEmbeddings:
         value_name: the name of ``query_values``.
         view_matching: palettes only: the run's own validation (two views of each held-out
             object must find each other).
+        data_changed: the data differs from what the run was trained on (scored anyway, on
+            the recorded items still there, as ``allow_changed_data`` asked).
     """
 
     recipe: Recipe
@@ -62,6 +64,7 @@ class RunEmbeddings:
     query_values: np.ndarray
     value_name: str
     view_matching: dict[str, float] = field(default_factory=dict)
+    data_changed: bool = False
 
     @property
     def categorical(self) -> bool:
@@ -81,17 +84,19 @@ def load_run_embeddings(
     run_dir = Path(run_dir)
     recipe = load_run_recipe(run_dir)
     pin = read_pin(run_dir)
-    check_files(run_dir, pin, allow_changed=allow_changed_data)
+    files_changed = check_files(run_dir, pin, allow_changed=allow_changed_data)
     if isinstance(recipe.data, PaletteDataSection):
-        return _palette_embeddings(recipe, recipe.data, run_dir, pin, allow_changed_data)
-    return _image_embeddings(recipe, recipe.data, run_dir, pin, allow_changed_data)
+        run = _palette_embeddings(recipe, recipe.data, run_dir, pin, allow_changed_data)
+    else:
+        run = _image_embeddings(recipe, recipe.data, run_dir, pin, allow_changed_data)
+    return replace(run, data_changed=files_changed or run.data_changed)
 
 
 def _image_embeddings(
     recipe: Recipe, data: DataSection, run_dir: Path, pin: DataPin, allow_changed: bool
 ) -> RunEmbeddings:
     split = build_data(data, pin.held_out, allow_missing=allow_changed)
-    check_items(run_dir, pin, split.fingerprint(), allow_changed=allow_changed)
+    changed = check_items(run_dir, pin, split.fingerprint(), allow_changed=allow_changed)
     _, channels, size, _ = split.train_images.shape
     model = build_model(recipe, image_size=size, in_channels=channels)
     load_best(run_dir, model)
@@ -112,6 +117,7 @@ def _image_embeddings(
         label_names=label_names,
         query_values=split.test_labels.numpy(),
         value_name=label_name,
+        data_changed=changed,
     )
 
 
@@ -120,7 +126,7 @@ def _palette_embeddings(
 ) -> RunEmbeddings:
     palettes = build_palettes(data)
     task = SetTask(recipe, palettes, CPU, pin.held_out, allow_missing=allow_changed)
-    check_items(run_dir, pin, task.fingerprint, allow_changed=allow_changed)
+    changed = check_items(run_dir, pin, task.fingerprint, allow_changed=allow_changed)
     load_best(run_dir, task.model, task.loss_fn)
     query = embed_sets(task.model, task.validation_sets, CPU)
     reference = embed_sets(task.model, task.train_sets, CPU)
@@ -145,6 +151,7 @@ def _palette_embeddings(
             query_values=query_labels.numpy(),
             value_name="hue family",
             view_matching=view_matching,
+            data_changed=changed,
         )
     sizes = task.validation_sets.mask.sum(dim=1).numpy()
     return RunEmbeddings(
@@ -159,4 +166,5 @@ def _palette_embeddings(
         query_values=sizes,
         value_name="colours in the palette",
         view_matching=view_matching,
+        data_changed=changed,
     )

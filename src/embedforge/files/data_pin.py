@@ -98,8 +98,10 @@ def read_pin(run_dir: Path) -> DataPin:
     return DataPin(files, items, HeldOut(ids[sides == "train"], ids[sides == "test"]))
 
 
-def check_files(run_dir: Path, pin: DataPin, *, allow_changed: bool = False) -> None:
-    """Refuse when a recorded file is gone or differs from what the run was trained on."""
+def check_files(run_dir: Path, pin: DataPin, *, allow_changed: bool = False) -> bool:
+    """Refuse when a recorded file is gone or differs from what the run was trained on;
+    with ``allow_changed`` a changed file is allowed. Returns whether any file changed."""
+    changed = False
     for key, recorded in pin.files.items():
         path = Path(run_dir) / str(recorded["path"])
         if not path.is_file():
@@ -107,21 +109,23 @@ def check_files(run_dir: Path, pin: DataPin, *, allow_changed: bool = False) -> 
                 f"{path}: the file the run was trained on ({key}) is gone; expected it where "
                 "the run recorded it"
             )
-        if allow_changed:
-            continue
         (now,) = fingerprint_files({key: str(recorded["path"])}, run_dir).values()
-        if now["sha256"] != recorded["sha256"]:
+        if now["sha256"] != recorded["sha256"] and not allow_changed:
             raise UserError(
                 f"{path}: changed since the run was trained on it ({key}: was "
                 f"{recorded['bytes']:,} bytes, sha256 {str(recorded['sha256'])[:12]}; now "
                 f"{now['bytes']:,} bytes, sha256 {str(now['sha256'])[:12]}); {ALLOW_HINT}"
             )
+        changed |= now["sha256"] != recorded["sha256"]
+    return changed
 
 
-def check_items(run_dir: Path, pin: DataPin, items: str, *, allow_changed: bool = False) -> None:
-    """Refuse when the recorded ids now name other items (generated data that changed)."""
+def check_items(run_dir: Path, pin: DataPin, items: str, *, allow_changed: bool = False) -> bool:
+    """Refuse when the recorded ids now name other items (generated data that changed), unless
+    ``allow_changed``. Returns whether they changed."""
     if items != pin.items and not allow_changed:
         raise UserError(
             f"{run_dir}: the items the run was trained on are not what its data gives now "
             f"(their fingerprint was {pin.items[:12]}, now {items[:12]}); {ALLOW_HINT}"
         )
+    return items != pin.items

@@ -15,7 +15,9 @@ global batch (the batch rolled by one; batches are shuffled, so the pairing is r
 Validation: view matching on the held-out objects. Two views of each are drawn from a fixed
 seed (the same every epoch), embedded in eval mode, and each view-1 embedding queries the
 view-2 embeddings: ``view_precision_at_1`` is the fraction whose nearest view 2 is its own
-object's (labels = object index). ``validation_loss`` is the training loss on those views.
+object's (labels = object index). ``validation_loss`` is the training loss on those views,
+with the loss's own trained parts (a projection head) in eval mode, so ``embedforge
+evaluate`` on the best checkpoint gives the number training logged for that epoch.
 
 Batches are drawn from sets held in memory; each global batch depends on (seed, epoch) only.
 Under torchrun every rank makes the views of the whole global batch and then encodes its own
@@ -195,6 +197,7 @@ class SetTask:
         z2 = embed_sets(self.model, second, self.device)  # (held, D)
         objects = torch.arange(len(z1))
         metrics = retrieval_metrics(z1, objects, z2, objects, include=("precision_at_1",))
-        with torch.no_grad():
-            loss = self._two_view_loss(z1, z2)  # every rank embeds all of them: no gather
+        self.loss_fn.eval()  # a projection head's batch norm uses its running statistics
+        with torch.no_grad():  # every rank embeds all of them: no gather
+            loss = self._two_view_loss(z1.to(self.device), z2.to(self.device))
         return {"view_precision_at_1": metrics["precision_at_1"], "validation_loss": loss.item()}

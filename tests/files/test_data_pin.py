@@ -113,7 +113,7 @@ def test_a_palette_table_that_changed_is_refused(tmp_path: Path) -> None:
     train(recipe, tmp_path / "run", progress=False)
     evaluate_run(tmp_path / "run")
     table.write_text(table.read_text().replace("\n", "\r\n", 1))
-    with pytest.raises(UserError, match="palette.csv: changed since the run was trained"):
+    with pytest.raises(UserError, match=r"palette\.csv: changed since the run was trained"):
         evaluate_run(tmp_path / "run")
 
 

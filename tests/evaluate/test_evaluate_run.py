@@ -60,7 +60,8 @@ def test_evaluate_a_palette_run_on_a_users_table_by_views_only(
     )
     train(recipe, tmp_path / "run", progress=False)
     metrics = evaluate_run(tmp_path / "run")
-    assert set(metrics) == {"kind", "queries", "reference", "k", "view_matching"}
+    assert set(metrics) == {"kind", "data", "queries", "reference", "k", "view_matching"}
+    assert metrics["data"] == "as trained"
 
 
 def test_evaluate_calibrates_the_open_set_threshold_when_new_individuals_are_held_out(

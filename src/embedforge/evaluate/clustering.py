@@ -24,7 +24,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 from torch import Tensor
 
-ArrayLike = Tensor | np.ndarray
+from embedforge.evaluate.arrays import ArrayLike, as_embeddings
 
 
 class ClusteringScores(NamedTuple):
@@ -76,11 +76,4 @@ def clustering_metrics(
 
 
 def _numpy(embeddings: ArrayLike) -> np.ndarray:
-    x = (
-        embeddings.detach().cpu().numpy()
-        if isinstance(embeddings, Tensor)
-        else np.asarray(embeddings)
-    )
-    if x.ndim != 2:
-        raise ValueError(f"embeddings must be a 2-D (n, d) array; got shape {x.shape}")
-    return x
+    return as_embeddings(embeddings, "embeddings").detach().cpu().numpy()

@@ -21,7 +21,7 @@ per query) see :func:`embedforge.evaluate.retrieval.retrieval_metrics`.
 import numpy as np
 from torch import Tensor
 
-ArrayLike = Tensor | np.ndarray
+from embedforge.evaluate.arrays import ArrayLike
 
 
 def map_at_k_per_query(predictions: ArrayLike, truth: ArrayLike, k: int = 5) -> np.ndarray:

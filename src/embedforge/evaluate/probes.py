@@ -27,10 +27,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import Tensor, nn
 
+from embedforge.evaluate.arrays import ArrayLike, as_embeddings, as_labels
 from embedforge.evaluate.knn import knn_search_chunks
-from embedforge.evaluate.retrieval import as_embeddings, as_labels
-
-ArrayLike = Tensor | np.ndarray
 
 FEW_SHOT_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.5, 1.0)
 

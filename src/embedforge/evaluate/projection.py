@@ -11,12 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import Tensor
 
-from embedforge.evaluate.retrieval import as_embeddings
+from embedforge.evaluate.arrays import ArrayLike, as_embeddings
 from embedforge.evaluate.rsm import sample_items
-
-ArrayLike = Tensor | np.ndarray
 
 MIN_ITEMS = 3
 """UMAP needs at least 2 neighbours per item, so 3 items."""

@@ -45,10 +45,10 @@ import math
 from collections.abc import Callable, Sequence
 from functools import cached_property
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from embedforge.evaluate.arrays import ArrayLike, as_embeddings, as_labels
 from embedforge.evaluate.clustering import clustering_metrics
 from embedforge.evaluate.knn import FAISS_CHUNK, default_chunk_size, knn_search_chunks, uses_faiss
 
@@ -69,8 +69,6 @@ ALL_METRIC_NAMES = R_METRIC_NAMES + K_METRIC_NAMES + CLUSTERING_METRIC_NAMES
 MAX_CHUNK_ELEMENTS = 2**24
 """Default bound on a chunk's (chunk, n_reference) block: besides the float32 distances,
 the metrics hold a few (chunk, k) float64 arrays with k up to n_reference."""
-
-ArrayLike = Tensor | np.ndarray
 
 
 def retrieval_metrics(
@@ -255,21 +253,3 @@ def _count_relevant(query_labels: Tensor, reference_labels: Tensor, leave_one_ou
     position = torch.searchsorted(classes, query_labels).clamp_max(len(classes) - 1)
     found = classes[position] == query_labels
     return torch.where(found, counts[position], 0) - int(leave_one_out)
-
-
-def as_embeddings(x: ArrayLike, name: str) -> Tensor:
-    """``x`` as a (n, d) float tensor (float64 kept), or a ValueError naming ``name``."""
-    t = torch.as_tensor(x)
-    if t.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D (n, d) array; got shape {tuple(t.shape)}")
-    return t if t.is_floating_point() else t.float()
-
-
-def as_labels(x: ArrayLike, n: int, name: str) -> Tensor:
-    """``x`` as (n,) int64 labels, or a ValueError naming ``name`` and the shape expected."""
-    t = torch.as_tensor(x)
-    if t.ndim != 1 or len(t) != n:
-        raise ValueError(f"{name} must have shape ({n},); got {tuple(t.shape)}")
-    if t.is_floating_point() or t.is_complex():
-        raise ValueError(f"{name} must hold integers; got {t.dtype}")
-    return t.long()

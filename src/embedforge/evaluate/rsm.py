@@ -18,9 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from embedforge.evaluate.retrieval import as_embeddings
-
-ArrayLike = Tensor | np.ndarray
+from embedforge.evaluate.arrays import ArrayLike, as_embeddings
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from embedforge.errors import UserError
 from embedforge.evaluate.knn import default_chunk_size, knn_search
 from embedforge.files.atomic import staged_folder
 from embedforge.files.markers import FolderKind, prepare_folder, write_marker
+from embedforge.finite import require_finite
 
 Metric = Literal["l2", "inner_product"]
 Kind = Literal["flat", "ivf", "hnsw"]
@@ -390,6 +391,7 @@ def _as_float32_matrix(values: Any, name: str) -> np.ndarray:
     matrix = np.ascontiguousarray(values, dtype=np.float32)
     if matrix.ndim != 2:
         raise ValueError(f"{name} must be a 2-D (n, d) array; got shape {matrix.shape}")
+    require_finite(matrix, name)
     return matrix
 
 

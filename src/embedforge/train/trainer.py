@@ -64,6 +64,7 @@ from embedforge.train.distributed import (
     is_main_process,
     setup_from_env,
 )
+from embedforge.train.finite_loss import FiniteLossGuard
 from embedforge.train.image_task import ImageTask
 from embedforge.train.set_task import SetTask
 from embedforge.train.task import TrainingTask, epoch_seed
@@ -280,9 +281,11 @@ def train(
         # a GPU wait for every step to finish
         total_loss, batches = torch.zeros((), dtype=torch.float64, device=device), 0
         last_step = task.num_batches() - 1
+        guard = FiniteLossGuard(device, epoch=epoch)
         for step, batch in enumerate(task.batches(epoch)):
             with torch.autocast(device.type, enabled=amp):
                 loss = task.batch_loss(batch, generator)
+            guard.watch(loss, step=step)
             scaler.scale(loss / settings.accumulation_steps).backward()
             total_loss, batches = total_loss + loss.detach().double(), batches + 1
             if (step + 1) % settings.accumulation_steps == 0 or step == last_step:
@@ -296,6 +299,7 @@ def train(
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)
                 schedule.step()
+        guard.check()
 
         validating = (epoch + 1) % settings.validate_every == 0 or epoch + 1 == settings.epochs
         # rank 0's numbers on every rank, so the best epoch and an early stop are decided once

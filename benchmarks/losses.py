@@ -104,7 +104,7 @@ def cases(sizes: tuple[int, ...], ntxent_sizes: tuple[int, ...]) -> list[Case]:
         ),
         Case(
             "Triplet margin, batch-hard (PML BatchHardMiner)",
-            lambda x: TripletMarginLoss(mining="hard")(x.embeddings, x.labels),
+            lambda x: TripletMarginLoss(mining="batch_hard")(x.embeddings, x.labels),
             {"PML": pml_mined(pml_miners.BatchHardMiner(), pml_losses.TripletMarginLoss())},
             sizes,
             lambda b: 0.0,

@@ -104,7 +104,7 @@ def recipe(*, epochs: int, seed: int) -> Recipe:
     return parse_recipe(
         {
             "embedder": {"dim": 64, "normalize": True},
-            "loss": {"name": "triplet_margin", "margin": 0.2, "mining": "hard"},
+            "loss": {"name": "triplet_margin", "margin": 0.2, "mining": "batch_hard"},
             "sampler": {"p": 7, "k": 16},
             "optimizer": {"name": "adam", "lr": 0.003},
             "schedule": {"name": "one_cycle"},

@@ -29,7 +29,7 @@ def demo_recipe(*, epochs: int, seed: int) -> Recipe:
         {
             "data": {"source": "digits", "test_fraction": 0.3, "seed": seed},
             "embedder": {"dim": 64, "normalize": True},
-            "loss": {"name": "triplet_margin", "margin": 0.2, "mining": "hard"},
+            "loss": {"name": "triplet_margin", "margin": 0.2, "mining": "batch_hard"},
             "sampler": {"p": 10, "k": 16},
             "optimizer": {"name": "adam", "lr": 0.003},
             "schedule": {"name": "one_cycle"},

@@ -194,7 +194,7 @@ class TripletLossSection(_Section):
     name: Literal["triplet_margin"]
     margin: float = 0.05
     distance: Literal["euclidean", "squared_euclidean", "cosine"] = "euclidean"
-    mining: Literal["all", "hard", "semihard", "easy"] = "all"
+    mining: Literal["all", "hard", "semihard", "easy", "batch_hard"] = "all"
     smooth: bool = False
 
 

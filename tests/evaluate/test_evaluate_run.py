@@ -14,7 +14,7 @@ from embedforge.train.trainer import train
 def test_evaluate_writes_every_metric_of_an_image_run(tmp_path: Path, capsys) -> None:
     recipe = parse_recipe(
         {
-            "loss": {"name": "triplet_margin", "margin": 0.2, "mining": "hard"},
+            "loss": {"name": "triplet_margin", "margin": 0.2, "mining": "batch_hard"},
             "sampler": {"p": 5, "k": 4},
             "train": {"epochs": 2},
         }

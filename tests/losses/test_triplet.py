@@ -10,7 +10,7 @@ from embedforge.losses.miners import BatchHardMiner, TripletMiner
 from embedforge.losses.triplet import TripletMarginLoss, triplet_margin_loss
 from embedforge.losses.triplet_kernel import anchor_positive_chunks, triplet_margin_from_matrix
 
-MODES = ["all", "hard", "semihard", "easy"]
+MODES = ["all", "hard", "semihard", "easy", "batch_hard"]
 PML_DISTANCES = {"euclidean": LpDistance, "cosine": CosineSimilarity}
 
 
@@ -27,7 +27,7 @@ def pml_reference(x, y, *, mode: str, margin: float, distance: str, smooth: bool
     loss_fn = pml_losses.TripletMarginLoss(margin=margin, distance=dist, smooth_loss=smooth)
     if mode == "all":
         miner = None
-    elif mode == "hard":
+    elif mode == "batch_hard":
         miner = pml_miners.BatchHardMiner(distance=dist)
     else:
         miner = pml_miners.TripletMarginMiner(margin=margin, type_of_triplets=mode, distance=dist)
@@ -127,9 +127,9 @@ def test_given_indices_match_pml_with_same_indices(distance, type_of_triplets) -
     assert loss_fn.num_triplets == indices.anchor.numel()
 
 
-def test_hard_mining_is_batch_hard_miner_composition() -> None:
+def test_batch_hard_mining_is_batch_hard_miner_composition() -> None:
     x, y = batch(50, 8, 7, seed=15)
-    direct = TripletMarginLoss(0.2, mining="hard")(x, y)
+    direct = TripletMarginLoss(0.2, mining="batch_hard")(x, y)
     composed = TripletMarginLoss(0.2)(x, y, BatchHardMiner()(x, y))
     assert torch.equal(direct, composed)
 
@@ -166,9 +166,9 @@ def test_records_num_triplets_and_fraction_positive(mode) -> None:
     assert loss_fn.fraction_positive == pytest.approx(positive / considered)
 
 
-def test_records_for_hard_mining() -> None:
+def test_records_for_batch_hard_mining() -> None:
     y = torch.tensor([0, 0, 1, 1, 2])  # label 2 has no positive: 4 anchors
-    loss_fn = TripletMarginLoss(mining="hard")
+    loss_fn = TripletMarginLoss(mining="batch_hard")
     loss_fn(torch.randn(5, 3, generator=torch.Generator().manual_seed(0)), y)
     assert loss_fn.num_triplets == 4
     assert 0.0 <= loss_fn.fraction_positive <= 1.0

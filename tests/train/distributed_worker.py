@@ -71,7 +71,7 @@ CASES: dict[str, Case] = {
     "supcon": Case(lambda: SupConLoss(temperature=0.5)),
     "supcon_uneven": Case(lambda: SupConLoss(temperature=0.5), split=5),
     "triplet_all": Case(lambda: TripletMarginLoss(margin=0.5, mining="all")),
-    "triplet_hard": Case(lambda: TripletMarginLoss(margin=0.5, mining="hard")),
+    "triplet_batch_hard": Case(lambda: TripletMarginLoss(margin=0.5, mining="batch_hard")),
     "contrastive": Case(lambda: ContrastiveLoss(pos_margin=0.1, neg_margin=1.0)),
     "ntxent_projected": Case(
         lambda: Projected(ProjectionHead(OUT_DIM, 6, 3), NTXentLoss(temperature=0.5)),

@@ -34,7 +34,7 @@ RECIPES = {
     },
     "triplet batch-hard": {
         "data": DIGITS,
-        "loss": {"name": "triplet_margin", "margin": 0.2, "mining": "hard"},
+        "loss": {"name": "triplet_margin", "margin": 0.2, "mining": "batch_hard"},
         "sampler": PK,
     },
     "contrastive": {"data": DIGITS, "loss": {"name": "contrastive"}, "sampler": PK},

@@ -23,7 +23,7 @@ from embedforge.train.trainer import BEST, LAST, build_task, train
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 SMALL = {
-    "loss": {"name": "triplet_margin", "margin": 0.2, "mining": "hard"},
+    "loss": {"name": "triplet_margin", "margin": 0.2, "mining": "batch_hard"},
     "sampler": {"p": 5, "k": 4},
     "optimizer": {"name": "adamw", "lr": 0.003},
     "schedule": {"name": "one_cycle"},

@@ -23,8 +23,11 @@ from embedforge.losses.triplet_kernel import (
     triplet_margin_from_matrix,
 )
 
-Mining = Literal["all", "hard", "semihard", "easy"]
-MINING_MODES: tuple[str, ...] = ("all", "hard", "semihard", "easy")
+Mining = Literal["all", "hard", "semihard", "easy", "batch_hard"]
+MINING_MODES: tuple[str, ...] = ("all", "hard", "semihard", "easy", "batch_hard")
+"""PML's ``TripletMarginMiner`` types under their PML names, and batch-hard under its own:
+a PML user's ``"hard"`` means the triplets whose negative is at least as close as the
+positive, not Hermans et al.'s one hardest triplet per anchor."""
 
 
 class TripletLossOutput(NamedTuple):
@@ -68,9 +71,9 @@ def triplet_margin_loss(
 
     Per triplet ``relu(d(a, p) - d(a, n) + margin)`` (``softplus`` of the same
     when ``smooth``; for a similarity the two terms swap). ``mining`` picks the
-    triplets: "all" every valid one, "hard" one per anchor (farthest positive,
-    closest negative), "semihard" / "easy" those PML's TripletMarginMiner with
-    the same margin keeps. ``indices_tuple`` overrides mining with given triplets.
+    triplets: "all" every valid one; "hard", "semihard", "easy" those PML's
+    TripletMarginMiner of that type keeps with the same margin; "batch_hard" one per
+    anchor (farthest positive, closest negative). ``indices_tuple`` overrides mining.
 
     embeddings: (B, D) float; labels: (B,) int. Memory O(B^2) (plus O(T) for
     given indices), never O(B^3).
@@ -83,7 +86,7 @@ def triplet_margin_loss(
     if indices_tuple is not None:
         return _loss_from_indices(matrix, tuple(indices_tuple), **options)
     positive_mask, negative_mask = label_masks(labels.to(embeddings.device))  # (B, B) each
-    if mining == "hard":
+    if mining == "batch_hard":
         indices = hardest_triplets(
             matrix.detach(), positive_mask, negative_mask, is_similarity=distance.is_similarity
         )
@@ -107,8 +110,9 @@ class TripletMarginLoss(nn.Module):
     Euclidean distance, margin 0.05, mean over non-zero triplets), so its users
     get the same numbers, at a fraction of the time and memory.
 
-    mining: "all" (every valid triplet), "hard" (batch-hard, arXiv:1703.07737),
-    "semihard" or "easy" (as PML's TripletMarginMiner with the same margin).
+    mining: "all" (every valid triplet), "hard", "semihard" or "easy" (as PML's
+    TripletMarginMiner of that type with the same margin), "batch_hard" (the hardest
+    positive and negative per anchor, arXiv:1703.07737: PML's BatchHardMiner).
     ``smooth=True`` uses softplus instead of the hinge. After each call,
     ``num_triplets`` and ``fraction_positive`` say what the loss was over.
 

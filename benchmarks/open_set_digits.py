@@ -77,7 +77,7 @@ class SeedResult:
 
 
 def open_set_split(seed: int) -> OpenSetSplit:
-    """The protocol's split (module notes); digits scaled to [0, 1] as in ``digits_split``."""
+    """The protocol's split (module notes); digits scaled to [0, 1] as in ``digits_images``."""
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)[:, None]  # (n, 1, 8, 8)
     labels = digits.target.astype(np.int64)

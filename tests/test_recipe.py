@@ -27,7 +27,7 @@ def test_overrides_are_typed_and_reach_nested_sections(tmp_path: Path) -> None:
         (["train.epoch=3"], "unknown key 'train.epoch'"),
         (["train.epochs=three"], "key 'train.epochs'"),
         (["loss.margn=1"], "unknown key 'loss.margn'"),
-        (["loss.name=nope"], "key 'loss'"),
+        (["loss.name=nope"], "key 'loss.name': unknown choice 'nope'; expected one of 'arcface'"),
         (["train.epochs"], "key=value"),
         (["train.epochs.x=1"], "is a value, not a section"),
     ],
@@ -87,7 +87,7 @@ def test_softmax_vae_and_projection_sections() -> None:
         ),
         (
             {"loss": {"name": "softmax"}, "train": {"self_supervised": True}},
-            "train.self_supervised needs loss 'ntxent'",
+            r"train.self_supervised needs a loss of two views \(ntxent\), not 'softmax'",
         ),
         (
             {
@@ -95,7 +95,7 @@ def test_softmax_vae_and_projection_sections() -> None:
                 "loss": {"name": "cosine_triplet"},
                 "projection": {"hidden_dim": 8, "dim": 8},
             },
-            "section 'projection' needs loss 'ntxent' for palettes",
+            "section 'projection' needs a loss of two views for palettes, not 'cosine_triplet'",
         ),
     ],
 )

@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from embedforge.data.digits import digits_split
 from embedforge.evaluate.retrieval import retrieval_metrics
 from embedforge.recipe import Recipe, parse_recipe
+from embedforge.train.build import build_data
 from embedforge.train.trainer import train
 
 METRIC_NAMES = {
@@ -53,7 +53,7 @@ def run_demo(*, epochs: int = 100, seed: int = 0) -> dict[str, dict[str, float]]
     with tempfile.TemporaryDirectory() as run_dir:
         result = train(recipe, Path(run_dir) / "demo")
     learned = {key: result.history[-1][key] for key in METRIC_NAMES}  # the final model
-    split = digits_split(test_fraction=0.3, seed=seed)  # the split the trainer validated on
+    split = build_data(recipe.data)  # the split the trainer validated on
     raw = retrieval_metrics(
         split.test_images.flatten(1),
         split.test_labels,

@@ -19,13 +19,14 @@ import torch
 from torch import nn
 
 from embedforge.data.palettes import PALETTE_COLUMNS
+from embedforge.data.source import SetDataConfig
 from embedforge.devices import DeviceChoice, resolve_device
 from embedforge.errors import UserError
 from embedforge.evaluate.run_embeddings import RunEmbeddings, load_run_embeddings
 from embedforge.files.atomic import atomic_write
 from embedforge.files.run_folder import load_best, load_run_recipe, save_best_model
 from embedforge.image_run import ImageRun
-from embedforge.recipe import PaletteDataSection, Recipe
+from embedforge.recipe import Recipe
 from embedforge.train.build import build_palettes, build_set_encoder
 from embedforge.train.set_task import embed_sets
 
@@ -52,7 +53,7 @@ class PaletteRun:
     def from_recipe(cls, recipe: Recipe) -> "PaletteRun":
         """An untrained model as the recipe describes it (weights as initialised)."""
         data = recipe.data
-        if not isinstance(data, PaletteDataSection):
+        if not isinstance(data, SetDataConfig):
             raise UserError(f"the recipe's data.source is {data.source!r}; expected 'palettes'")
         in_features = 1 + (len(data.feature_columns) if data.feature_columns else 3)
         return cls(recipe, build_set_encoder(recipe.encoder, in_features=in_features))
@@ -93,7 +94,7 @@ Run = PaletteRun | ImageRun
 
 def load_run(run_dir: str | os.PathLike[str]) -> Run:
     """The run in ``run_dir``, as the model for its kind of data: palettes or image files."""
-    if isinstance(load_run_recipe(run_dir).data, PaletteDataSection):
+    if isinstance(load_run_recipe(run_dir).data, SetDataConfig):
         return PaletteRun.load(run_dir)
     return ImageRun.load(run_dir)
 

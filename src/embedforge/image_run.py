@@ -14,11 +14,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from embedforge.data.image_folder import ImageFolder
+from embedforge.data.image_folder_source import ImageFolderConfig
 from embedforge.data.lazy_images import LazyImages
 from embedforge.errors import UserError
 from embedforge.files.run_folder import load_best, load_run_recipe, save_best_model
-from embedforge.recipe import DataSection, Recipe
+from embedforge.recipe import Recipe
 from embedforge.train.build import build_model
 from embedforge.train.image_task import embed_images
 
@@ -33,7 +33,7 @@ class ImageRun:
     @classmethod
     def from_recipe(cls, recipe: Recipe) -> "ImageRun":
         data = recipe.data
-        if not isinstance(data, DataSection) or data.source != "image_folder":
+        if not isinstance(data, ImageFolderConfig):
             raise UserError(
                 f"the recipe's data.source is {data.source!r}; embedding image files needs a "
                 "run trained on an image folder (data.source 'image_folder')"
@@ -67,22 +67,9 @@ class ImageRun:
         source = Path(source)
         data = self.recipe.data
         if source.is_dir():
-            folder = ImageFolder(
-                source,
-                None,
-                image_size=data.image_size,
-                channels=data.channels,
-                allow_outside_root=data.allow_outside_root,
-            )
+            folder = data.reader(source, None, labelled=False)
         else:
-            folder = ImageFolder(
-                source.parent,
-                source,
-                image_size=data.image_size,
-                channels=data.channels,
-                label_column=None,
-                allow_outside_root=data.allow_outside_root,
-            )
+            folder = data.reader(source.parent, source, labelled=False)
         images = LazyImages(folder, torch.arange(len(folder)))
         device = torch.device(device)
         vectors = embed_images(self.model.to(device), images, device, progress=progress)

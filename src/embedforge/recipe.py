@@ -8,177 +8,37 @@ are applied to the raw mapping first and validated the same way.
 """
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
     Field,
-    Tag,
     ValidationError,
-    ValidationInfo,
-    field_validator,
     model_validator,
 )
 
+from embedforge.config import Section
+from embedforge.data.source import SetDataConfig, SetSource
 from embedforge.devices import DeviceChoice
 from embedforge.errors import UserError
+from embedforge.registry import DATA_SOURCES, ENCODERS, LOSSES, SET_ENCODERS
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _is_sets(raw_data: Any) -> bool:
+    """Whether a raw ``data`` section names a set source (palettes), whose defaults differ."""
+    source = raw_data.get("source", "digits") if isinstance(raw_data, dict) else None
+    return source in DATA_SOURCES and isinstance(DATA_SOURCES[source].target, SetSource)
 
 
-class DataSection(_Section):
-    """Images: scikit-learn's digits, generated dSprites, or a folder + ``image,label`` CSV.
-
-    Digits and dSprites are split stratified by class. An image folder (the
-    re-identification layout: one label per individual) is split by image, seeded;
-    held-out images of an individual with no training image count as new
-    individuals and are left out of the retrieval metrics. The folder's images
-    are resized to ``image_size``.
-
-    ``storage`` (image_folder only): ``memory`` decodes every image once, up front;
-    ``disk`` reads each batch's images from disk when it is needed (in parallel,
-    the next batch while the model computes this one), for folders whose decoded
-    images do not fit in memory (50,000 RGB images at 224 take 30 GB in float32);
-    ``auto`` keeps them in memory when they take at most 2 GiB (n × channels ×
-    image_size² × 4 bytes), else reads from disk. Digits and dSprites are
-    generated in memory.
-    """
-
-    source: Literal["digits", "dsprites", "image_folder"] = "digits"
-    size: int | None = Field(None, gt=0, description="number of generated items (dsprites)")
-    root: str | None = Field(None, description="image folder (image_folder)")
-    csv: str | None = Field(None, description="CSV with image,label columns (image_folder)")
-    image_size: int = Field(64, gt=0, description="images are resized to this (image_folder)")
-    channels: Literal[1, 3] = 3
-    storage: Literal["auto", "memory", "disk"] = Field(
-        "auto", description="decoded images kept in memory or read per batch (image_folder)"
-    )
-    allow_outside_root: bool = Field(
-        False, description="read CSV-listed images whose resolved path leaves root (image_folder)"
-    )
-    test_fraction: float = Field(0.3, gt=0, lt=1)
-    seed: int = 0
-
-    @model_validator(mode="after")
-    def _folder_needs_paths(self) -> "DataSection":
-        has_paths = self.root is not None and self.csv is not None
-        if self.source == "image_folder" and not has_paths:
-            raise ValueError("data.source 'image_folder' needs data.root and data.csv")
-        if self.source != "image_folder" and (self.root or self.csv):
-            raise ValueError("data.root and data.csv are for data.source 'image_folder'")
-        return self
-
-    @field_validator("storage")
-    @classmethod
-    def _disk_is_for_folders(cls, storage: str, info: ValidationInfo) -> str:
-        source = info.data.get("source")
-        if storage == "disk" and source != "image_folder":
-            raise ValueError(
-                f"'disk' is for data.source 'image_folder' ({source!r} is generated in memory)"
-            )
-        return storage
+AnyDataSection = DATA_SOURCES.section("digits")
+"""Any registered data source's section (``embedforge list data``), told apart by ``source``."""
 
 
-class PaletteDataSection(_Section):
-    """Palettes (sets of weighted rows): a table, or the bundled synthetic palettes.
-
-    The keyword arguments of :func:`embedforge.data.read_palettes`, plus where the
-    table comes from and how many objects are held out for the validation metric.
-    """
-
-    source: Literal["palettes"]
-    path: str | None = Field(None, description="CSV/Parquet file; None: synthetic palettes")
-    size: int = Field(24_000, gt=0, description="number of synthetic objects (path is None)")
-    colour_space: Literal["rgb", "lab"] = "rgb"
-    id_column: str | None = None
-    weight_column: str | None = None
-    feature_columns: list[str] | None = None
-    max_rows: int = Field(64, gt=0, description="a larger set keeps its heaviest rows")
-    validation_objects: int = Field(
-        1000, ge=2, description="held out for the metric; at most a fifth of the objects"
-    )
-    seed: int = Field(0, description="synthetic data and the held-out subset")
+AnyEncoderSection = ENCODERS.section("small_cnn", SET_ENCODERS)
+"""An image trunk's or a set encoder's section (``embedforge list encoders``), by ``name``."""
 
 
-def _source(raw: Any) -> str:
-    value = raw.get("source", "digits") if isinstance(raw, dict) else getattr(raw, "source", "")
-    return "palettes" if value == "palettes" else "images"
-
-
-AnyDataSection = Annotated[
-    Annotated[DataSection, Tag("images")] | Annotated[PaletteDataSection, Tag("palettes")],
-    Discriminator(_source),
-]
-
-
-class EncoderSection(_Section):
-    """The small CNN trunk for images (its embedding comes from the ``embedder`` section)."""
-
-    name: Literal["small_cnn"] = "small_cnn"
-    feature_dim: int = Field(84, gt=0)
-
-
-class TimmSection(_Section):
-    """A timm backbone (``pip install embedforge[timm]``); weights only from a local file."""
-
-    name: Literal["timm"]
-    model_name: str = Field(description="any timm.create_model name, e.g. resnet50")
-    weights: str | None = Field(None, description=".safetensors or PyTorch file; no download")
-
-
-class DeepSetsSection(_Section):
-    """:class:`~embedforge.encoders.deep_sets.DeepSets`; ``dim`` is the embedding size."""
-
-    name: Literal["deep_sets"]
-    dim: int = Field(64, gt=0)
-    hidden: int = Field(128, gt=0)
-
-
-class SetTransformerSection(_Section):
-    """:class:`~embedforge.encoders.set_transformer.SetTransformer`."""
-
-    name: Literal["set_transformer"]
-    dim: int = Field(64, gt=0)
-    hidden: int = Field(64, gt=0)
-    heads: int = Field(4, gt=0)
-    blocks: int = Field(2, ge=0)
-
-
-class RasterCNNSection(_Section):
-    """:class:`~embedforge.encoders.raster_cnn.RasterCNN`, the painted-image baseline."""
-
-    name: Literal["raster_cnn"]
-    dim: int = Field(64, gt=0)
-    image_size: int = Field(32, gt=1)
-    channels: int = Field(32, gt=0)
-
-
-SetEncoderSection = DeepSetsSection | SetTransformerSection | RasterCNNSection
-SET_ENCODERS = ("deep_sets", "set_transformer", "raster_cnn")
-
-
-def _encoder_name(raw: Any) -> str:
-    if isinstance(raw, dict):
-        return raw.get("name", "small_cnn")
-    return getattr(raw, "name", "")
-
-
-AnyEncoderSection = Annotated[
-    Annotated[EncoderSection, Tag("small_cnn")]
-    | Annotated[TimmSection, Tag("timm")]
-    | Annotated[DeepSetsSection, Tag("deep_sets")]
-    | Annotated[SetTransformerSection, Tag("set_transformer")]
-    | Annotated[RasterCNNSection, Tag("raster_cnn")],
-    Discriminator(_encoder_name),
-]
-
-
-class EmbedderSection(_Section):
+class EmbedderSection(Section):
     """The head from the trunk's features to the embedding."""
 
     dim: int = Field(64, gt=0)
@@ -190,76 +50,11 @@ class EmbedderSection(_Section):
     )
 
 
-class TripletLossSection(_Section):
-    name: Literal["triplet_margin"]
-    margin: float = 0.05
-    distance: Literal["euclidean", "squared_euclidean", "cosine"] = "euclidean"
-    mining: Literal["all", "hard", "semihard", "easy", "batch_hard"] = "all"
-    smooth: bool = False
+LossSection = LOSSES.section("triplet_margin")
+"""Any registered loss's section (see ``embedforge list losses``), told apart by ``name``."""
 
 
-class ContrastiveLossSection(_Section):
-    name: Literal["contrastive"]
-    pos_margin: float = 0.0
-    neg_margin: float = 1.0
-    distance: Literal["euclidean", "squared_euclidean", "cosine"] = "euclidean"
-
-
-class NTXentLossSection(_Section):
-    name: Literal["ntxent"]
-    temperature: float = Field(0.07, gt=0)
-    neg_pairs: int | None = Field(None, gt=0)
-    decoupled: bool = Field(False, description="the positive left out of the denominator")
-
-
-class CosineTripletLossSection(_Section):
-    """Anchor/positive/negative cosine loss (palettes: the negative is another object's view)."""
-
-    name: Literal["cosine_triplet"]
-
-
-class SupConLossSection(_Section):
-    name: Literal["supcon"]
-    temperature: float = Field(0.1, gt=0)
-
-
-class ArcFaceLossSection(_Section):
-    name: Literal["arcface"]
-    margin: float = 28.6
-    scale: float = 64.0
-
-
-class SoftmaxLossSection(_Section):
-    """A linear classifier on the embeddings + cross-entropy (the supervised baseline)."""
-
-    name: Literal["softmax"]
-    bias: bool = True
-
-
-class VAELossSection(_Section):
-    """The negative ELBO of a VAE whose encoder is the model (the generative baseline)."""
-
-    name: Literal["vae"]
-    latent_dim: int | None = Field(
-        10, gt=0, description="null: the embedding is the posterior mean (the tutorial's VAE)"
-    )
-    beta: float = Field(1.0, ge=0, description="weight of the KL term (beta-VAE)")
-
-
-LossSection = Annotated[
-    TripletLossSection
-    | ContrastiveLossSection
-    | NTXentLossSection
-    | CosineTripletLossSection
-    | SupConLossSection
-    | ArcFaceLossSection
-    | SoftmaxLossSection
-    | VAELossSection,
-    Field(discriminator="name"),
-]
-
-
-class ProjectionSection(_Section):
+class ProjectionSection(Section):
     """SimCLR's projection head: the loss sees head(embedding), ``model(x)`` stays the embedding.
 
     See :class:`~embedforge.encoders.projection_head.ProjectionHead`; ``dim`` is its output.
@@ -269,14 +64,14 @@ class ProjectionSection(_Section):
     dim: int = Field(gt=0)
 
 
-class SamplerSection(_Section):
+class SamplerSection(Section):
     """P classes × K samples per batch (metric learning); absent: plain shuffled batches."""
 
     p: int = Field(gt=1)
     k: int = Field(gt=1)
 
 
-class ViewsSection(_Section):
+class ViewsSection(Section):
     """Image views (see :class:`embedforge.views.image_views.ImageViews`); 0 turns a step off.
 
     ``pair`` (self-supervised training): ``"both"`` contrasts two random views of each image
@@ -293,7 +88,7 @@ class ViewsSection(_Section):
     pair: Literal["both", "one"] = "both"
 
 
-class SetViewsSection(_Section):
+class SetViewsSection(Section):
     """Set views (see :class:`embedforge.views.set_views.SetViews`); 0 turns a step off."""
 
     permute: bool = True
@@ -303,19 +98,19 @@ class SetViewsSection(_Section):
     drop_probability: float = Field(0.3, ge=0, le=1)
 
 
-class OptimizerSection(_Section):
+class OptimizerSection(Section):
     name: Literal["adamw", "adam", "sgd"] = "adamw"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     momentum: float = Field(0.9, ge=0)
 
 
-class ScheduleSection(_Section):
+class ScheduleSection(Section):
     name: Literal["constant", "one_cycle", "cosine"] = "constant"
     warmup_epochs: float = Field(0.0, ge=0, description="linear warm-up (cosine)")
 
 
-class TrainSection(_Section):
+class TrainSection(Section):
     epochs: int = Field(10, gt=0)
     batch_size: int = Field(128, gt=1, description="used when there is no sampler")
     seed: int = 0
@@ -353,7 +148,7 @@ _IMAGE_DEFAULTS: dict[str, Any] = {
 _IMAGE_METRICS = ("precision_at_1", "r_precision", "mean_average_precision_at_r")
 
 
-class Recipe(_Section):
+class Recipe(Section):
     """One choice per stage. Defaults follow ``data.source``.
 
     Images: ``small_cnn`` + ``embedder``, ``triplet_margin``, image ``views``, and no
@@ -365,10 +160,10 @@ class Recipe(_Section):
     the image-only sections (embedder, sampler, views) are refused.
     """
 
-    data: AnyDataSection = DataSection()
-    encoder: AnyEncoderSection = EncoderSection()
+    data: AnyDataSection = Field(default_factory=lambda: DATA_SOURCES["digits"].config())
+    encoder: AnyEncoderSection = Field(default_factory=lambda: ENCODERS["small_cnn"].config())
     embedder: EmbedderSection = EmbedderSection()
-    loss: LossSection = TripletLossSection(name="triplet_margin")
+    loss: LossSection = Field(default_factory=lambda: LOSSES["triplet_margin"].config())
     projection: ProjectionSection | None = None
     sampler: SamplerSection | None = None
     views: ViewsSection | None = None
@@ -381,7 +176,7 @@ class Recipe(_Section):
     @classmethod
     def _palette_defaults(cls, raw: Any) -> Any:
         """Fill the palette defaults into the raw mapping, so recipe.yaml shows them."""
-        if not isinstance(raw, dict) or _source(raw.get("data", {})) != "palettes":
+        if not isinstance(raw, dict) or not _is_sets(raw.get("data", {})):
             return raw
         raw = dict(raw)
         for key, default in (
@@ -401,7 +196,8 @@ class Recipe(_Section):
 
     @model_validator(mode="after")
     def _sections_fit_the_source(self) -> "Recipe":
-        palettes = isinstance(self.data, PaletteDataSection)
+        palettes = isinstance(self.data, SetDataConfig)
+        calls = type(self.loss).calls
         problems = []
         if palettes:
             given = [key for key in _IMAGE_ONLY if getattr(self, key) != _IMAGE_DEFAULTS[key]]
@@ -409,11 +205,20 @@ class Recipe(_Section):
                 f"section {key!r} is for images, not data.source 'palettes'" for key in given
             ]
             if self.encoder.name not in SET_ENCODERS:
-                problems.append(f"encoder.name must be one of {SET_ENCODERS} for palettes")
-            if self.loss.name not in ("ntxent", "cosine_triplet"):
-                problems.append("loss.name must be 'ntxent' or 'cosine_triplet' for palettes")
-            elif self.loss.name == "cosine_triplet" and self.projection is not None:
-                problems.append("section 'projection' needs loss 'ntxent' for palettes")
+                problems.append(
+                    f"encoder.name must be a set encoder for palettes: {SET_ENCODERS.names()}"
+                )
+            if not calls & {"two_views", "anchor_positive_negative"}:
+                fitting = _losses_calling("two_views", "anchor_positive_negative")
+                problems.append(
+                    f"loss {self.loss.name!r} cannot train palettes; expected one taking two "
+                    f"views or (anchor, positive, negative): {fitting}"
+                )
+            elif "two_views" not in calls and self.projection is not None:
+                problems.append(
+                    f"section 'projection' needs a loss of two views for palettes, not "
+                    f"{self.loss.name!r}"
+                )
             if self.train.best_metric != "view_precision_at_1":
                 problems.append("train.best_metric must be 'view_precision_at_1' for palettes")
             if self.train.self_supervised:
@@ -423,16 +228,20 @@ class Recipe(_Section):
                 problems.append("section 'set_views' is for data.source 'palettes'")
             if self.encoder.name in SET_ENCODERS:
                 problems.append(f"encoder {self.encoder.name!r} is for data.source 'palettes'")
-            if self.loss.name == "cosine_triplet":
-                problems.append("loss 'cosine_triplet' is for data.source 'palettes'")
+            if not calls & {"labels", "two_views", "reconstruction"}:
+                problems.append(f"loss {self.loss.name!r} is for data.source 'palettes'")
             if self.train.best_metric not in _IMAGE_METRICS:
                 problems.append(f"train.best_metric must be one of {_IMAGE_METRICS} for images")
-            if self.train.self_supervised and self.loss.name != "ntxent":
-                problems.append("train.self_supervised needs loss 'ntxent' (the two-view loss)")
-            if self.loss.name == "vae":
+            if self.train.self_supervised and "two_views" not in calls:
+                problems.append(
+                    f"train.self_supervised needs a loss of two views "
+                    f"({_losses_calling('two_views')}), not {self.loss.name!r}"
+                )
+            if "reconstruction" in calls:
                 given = [key for key in ("views", "projection") if getattr(self, key) is not None]
                 problems += [
-                    f"section {key!r} is unused by loss 'vae' (it reconstructs the images)"
+                    f"section {key!r} is unused by loss {self.loss.name!r} (it reconstructs "
+                    "the images)"
                     for key in given
                 ]
         if problems:
@@ -441,8 +250,18 @@ class Recipe(_Section):
 
     def to_yaml(self) -> str:
         """The recipe as YAML, without the sections its data source does not use."""
-        unused = set(_IMAGE_ONLY) if isinstance(self.data, PaletteDataSection) else {"set_views"}
-        return yaml.safe_dump(self.model_dump(mode="json", exclude=unused), sort_keys=False)
+        unused = set(_IMAGE_ONLY) if isinstance(self.data, SetDataConfig) else {"set_views"}
+        sections = self.model_dump(mode="json", exclude=unused)
+        for name, section in sections.items():  # a section's choice first, as a reader looks
+            if isinstance(section, dict):
+                first = [key for key in ("source", "name", "preset") if key in section]
+                sections[name] = {key: section[key] for key in first} | section
+        return yaml.safe_dump(sections, sort_keys=False)
+
+
+def _losses_calling(*calls: str) -> str:
+    """The registered losses called in one of ``calls``, for an error message."""
+    return ", ".join(entry.name for entry in LOSSES.entries() if entry.config.calls & set(calls))
 
 
 def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -509,6 +328,13 @@ def _describe(error: ValidationError, origin: str) -> str:
         key = ".".join(loc)
         if item["type"] == "extra_forbidden":
             problems.append(f"unknown key {key!r}")
+        elif item["type"] == "union_tag_invalid":  # a name no registry entry has
+            context = item["ctx"]
+            field = str(context["discriminator"]).removesuffix("()")
+            problems.append(
+                f"key {key + '.' + field!r}: unknown choice {context['tag']!r}; expected one "
+                f"of {context['expected_tags']}"
+            )
         elif not loc:  # a check across sections
             problems.append(str(item["msg"]).removeprefix("Value error, "))
         else:

@@ -6,15 +6,13 @@ import pytest
 import torch
 
 from embedforge.data.image_folder import ImageFolder
+from embedforge.data.image_folder_source import ImageFolderConfig, folder_split
 from embedforge.data.lazy_images import LazyImages
 from embedforge.errors import UserError
-from embedforge.recipe import DataSection
-from embedforge.train.build import _image_folder_split
 
 
-def section(reid_folder: Path, storage: str, **options: object) -> DataSection:
-    return DataSection(
-        source="image_folder",
+def section(reid_folder: Path, storage: str, **options: object) -> ImageFolderConfig:
+    return ImageFolderConfig(
         root=str(reid_folder / "images"),
         csv=str(reid_folder / "train.csv"),
         image_size=16,
@@ -25,8 +23,8 @@ def section(reid_folder: Path, storage: str, **options: object) -> DataSection:
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_reads_what_the_in_memory_split_holds(reid_folder: Path, channels: int) -> None:
-    memory = _image_folder_split(section(reid_folder, "memory", channels=channels))
-    disk = _image_folder_split(section(reid_folder, "disk", channels=channels))
+    memory = folder_split(section(reid_folder, "memory", channels=channels))
+    disk = folder_split(section(reid_folder, "disk", channels=channels))
     assert isinstance(memory.train_images, torch.Tensor)
     assert isinstance(disk.train_images, LazyImages)
     for in_memory, lazy in [

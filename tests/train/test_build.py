@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from embedforge.data import image_folder_source
 from embedforge.data.lazy_images import LazyImages
 from embedforge.errors import UserError
 from embedforge.files.run_folder import LAST
@@ -38,26 +39,26 @@ def reid_recipe(folder: Path, *overrides: str) -> Recipe:
 @pytest.mark.parametrize(
     ("storage", "limit", "lazy"),
     [
-        ("auto", build.IN_MEMORY_LIMIT, False),  # 51 images of 3 × 32 × 32: a few hundred kB
+        ("auto", image_folder_source.IN_MEMORY_LIMIT, False),  # 51 images of 3 × 32 × 32
         ("auto", 1000, True),
         ("memory", 1000, False),
-        ("disk", build.IN_MEMORY_LIMIT, True),
+        ("disk", image_folder_source.IN_MEMORY_LIMIT, True),
     ],
 )
 def test_storage_decides_where_the_images_live(
     reid_folder: Path, monkeypatch: pytest.MonkeyPatch, storage: str, limit: int, lazy: bool
 ) -> None:
-    monkeypatch.setattr(build, "IN_MEMORY_LIMIT", limit)
+    monkeypatch.setattr(image_folder_source, "IN_MEMORY_LIMIT", limit)
     split = build_data(reid_recipe(reid_folder, f"data.storage={storage}").data)
     kind = LazyImages if lazy else torch.Tensor
     assert isinstance(split.train_images, kind) and isinstance(split.test_images, kind)
 
 
 @pytest.mark.parametrize("source", ["digits", "dsprites"])
-def test_disk_storage_is_refused_for_generated_images(source: str) -> None:
-    with pytest.raises(UserError, match=r"key 'data\.storage'.*'disk' is for .*'image_folder'"):
-        parse_recipe({"data": {"source": source, "storage": "disk"}})
-    assert parse_recipe({"data": {"source": source, "storage": "memory"}}).data.storage == "memory"
+@pytest.mark.parametrize("key", ["storage", "root", "image_size"])
+def test_image_folder_keys_are_refused_for_generated_images(source: str, key: str) -> None:
+    with pytest.raises(UserError, match=rf"unknown key 'data\.{key}'"):
+        parse_recipe({"data": {"source": source, key: "x"}})
 
 
 def test_training_from_disk_gives_the_weights_of_training_in_memory(

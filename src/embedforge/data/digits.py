@@ -1,11 +1,15 @@
 """scikit-learn's handwritten digits (bundled, 1,797 real 8×8 images): the default image data."""
 
+from typing import Literal
+
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
 from torch import Tensor
 
-from embedforge.data.split import ImageSplit, stratified_split
+from embedforge.data.source import ImageDataConfig, ImageSource
+from embedforge.data.split import HeldOut, ImageSplit, split_generated
+from embedforge.registry import DATA_SOURCES
 
 
 def digits_images() -> tuple[Tensor, Tensor]:
@@ -14,19 +18,34 @@ def digits_images() -> tuple[Tensor, Tensor]:
     >>> images, labels = digits_images()
     >>> tuple(images.shape), labels[:3].tolist()
     ((1797, 1, 8, 8), [0, 1, 2])
+    >>> split = _split(DigitsConfig(test_fraction=0.3), None, False)
+    >>> tuple(split.train_images.shape), tuple(split.test_images.shape)
+    ((1257, 1, 8, 8), (540, 1, 8, 8))
     """
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)[:, None]  # (n, 1, 8, 8)
     return torch.from_numpy(images), torch.from_numpy(digits.target.astype(np.int64))
 
 
-def digits_split(*, test_fraction: float = 0.3, seed: int = 0) -> ImageSplit:
-    """Stratified split of the digits (ids: their positions in scikit-learn's order).
+class DigitsConfig(ImageDataConfig):
+    """scikit-learn's handwritten digits: 1,797 real 8×8 images, split stratified by digit."""
 
-    >>> split = digits_split(test_fraction=0.3, seed=0)
-    >>> tuple(split.train_images.shape), tuple(split.test_images.shape)
-    ((1257, 1, 8, 8), (540, 1, 8, 8))
-    """
+    source: Literal["digits"] = "digits"
+
+
+def _split(config: DigitsConfig, held_out: HeldOut | None, allow_missing: bool) -> ImageSplit:
     images, labels = digits_images()
-    train_idx, test_idx = stratified_split(labels, test_fraction, seed)
-    return ImageSplit.select(images, labels, np.arange(len(labels)), train_idx, test_idx)
+    return split_generated(
+        images,
+        labels,
+        test_fraction=config.test_fraction,
+        seed=config.seed,
+        held_out=held_out,
+        allow_missing=allow_missing,
+        source="data.source 'digits'",
+    )
+
+
+DATA_SOURCES.register(DigitsConfig)(
+    ImageSource(_split, label_name="digit", label_names=tuple(str(d) for d in range(10)))
+)

@@ -19,11 +19,16 @@ right or bottom edge reaches column/row 61 (its half-diagonal is 14.1 px).
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
+from pydantic import Field
 from torch import Tensor
 
+from embedforge.data.source import ImageDataConfig, ImageSource
+from embedforge.data.split import HeldOut, ImageSplit, split_generated
 from embedforge.errors import UserError
+from embedforge.registry import DATA_SOURCES
 
 SIZE = 64
 SHAPE_NAMES = ("square", "ellipse", "heart")
@@ -157,3 +162,28 @@ def _inside_heart(x: Tensor, y: Tensor) -> Tensor:
 
 
 _INSIDE = (_inside_square, _inside_ellipse, _inside_heart)  # indexed by shape id
+
+
+class DSpritesConfig(ImageDataConfig):
+    """Procedural dSprites: white shapes (square, ellipse, heart) on black, split by shape."""
+
+    source: Literal["dsprites"] = "dsprites"
+    size: int = Field(20_000, gt=0, description="number of generated images")
+
+
+def _split(config: DSpritesConfig, held_out: HeldOut | None, allow_missing: bool) -> ImageSplit:
+    generated = dsprites(config.size, config.seed)
+    return split_generated(
+        generated.images,
+        generated.labels,
+        test_fraction=config.test_fraction,
+        seed=config.seed,
+        held_out=held_out,
+        allow_missing=allow_missing,
+        source="data.source 'dsprites'",
+    )
+
+
+DATA_SOURCES.register(DSpritesConfig)(
+    ImageSource(_split, label_name="shape", label_names=SHAPE_NAMES)
+)

@@ -159,3 +159,23 @@ class ImageSplit:
         if self.train_ids is None or self.test_ids is None:
             return HeldOut(np.arange(len(self.train_labels)), np.arange(len(self.test_labels)))
         return HeldOut(self.train_ids, self.test_ids)
+
+
+def split_generated(
+    images: Tensor,
+    labels: Tensor,
+    *,
+    test_fraction: float,
+    seed: int,
+    held_out: HeldOut | None,
+    allow_missing: bool,
+    source: str,
+) -> ImageSplit:
+    """Generated images split stratified by class from ``seed``, or as a run recorded it
+    (``held_out``); item ids are positions in the generated set."""
+    ids = np.arange(len(labels))
+    if held_out is None:
+        train_idx, test_idx = stratified_split(labels, test_fraction, seed)
+    else:
+        train_idx, test_idx = held_out.positions(ids, source=source, allow_missing=allow_missing)
+    return ImageSplit.select(images, labels, ids, train_idx, test_idx)

@@ -7,8 +7,14 @@ a masked max pool sits beside it so that a small but striking colour is not
 averaged away. Empty sets give the encoding of "nothing" (zeros in, ρ out).
 """
 
+from typing import Literal
+
 import torch
+from pydantic import Field
 from torch import Tensor, nn
+
+from embedforge.config import Section, Shapes
+from embedforge.registry import SET_ENCODERS
 
 
 def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
@@ -41,3 +47,16 @@ class DeepSets(nn.Module):
         max_pool = masked.amax(dim=1)  # (B, H)
         max_pool = torch.where(mask.any(dim=1, keepdim=True), max_pool, 0.0)
         return self.rho(torch.cat([weighted_sum, max_pool], dim=1))
+
+
+class DeepSetsConfig(Section):
+    """DeepSets: a per-row MLP, weighted sum and max pooled, then an MLP (invariant)."""
+
+    name: Literal["deep_sets"] = "deep_sets"
+    dim: int = Field(64, gt=0, description="the embedding size")
+    hidden: int = Field(128, gt=0)
+
+
+@SET_ENCODERS.register(DeepSetsConfig)
+def build(config: DeepSetsConfig, shapes: Shapes) -> DeepSets:
+    return DeepSets(in_features=shapes.in_features, dim=config.dim, hidden=config.hidden)

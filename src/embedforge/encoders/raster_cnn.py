@@ -12,8 +12,14 @@ embedding depends on the set alone: not on its row order, nor on the batch it is
 embedded in.
 """
 
+from typing import Literal
+
 import torch
+from pydantic import Field
 from torch import Tensor, nn
+
+from embedforge.config import Section, Shapes
+from embedforge.registry import SET_ENCODERS
 
 
 def rasterise(
@@ -117,3 +123,18 @@ class RasterCNN(nn.Module):
         evenly = (torch.arange(pixels, dtype=torch.float64) + 0.5) / pixels
         scatter = torch.randperm(pixels, generator=torch.Generator().manual_seed(cls.EVAL_SEED))
         return evenly[scatter]
+
+
+class RasterCNNConfig(Section):
+    """The raster-CNN baseline: the palette painted as an image, then a small CNN."""
+
+    name: Literal["raster_cnn"] = "raster_cnn"
+    dim: int = Field(64, gt=0, description="the embedding size")
+    image_size: int = Field(32, gt=1)
+    channels: int = Field(32, gt=0)
+
+
+@SET_ENCODERS.register(RasterCNNConfig)
+def build(config: RasterCNNConfig, shapes: Shapes) -> RasterCNN:
+    options = config.model_dump(exclude={"name"})
+    return RasterCNN(in_features=shapes.in_features, **options)

@@ -13,9 +13,15 @@ empty sets (and sets whose rows the attention would rather ignore) stay
 well-defined instead of producing NaN from a softmax over nothing.
 """
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
+
+from embedforge.config import Section, Shapes
+from embedforge.registry import SET_ENCODERS
 
 
 class _MultiheadAttentionBlock(nn.Module):
@@ -110,3 +116,19 @@ class SetTransformer(nn.Module):
             self.seed.expand(batch, -1, -1), rows, key_mask=mask, logit_bias=log_weights
         )  # (B, 1, H)
         return self.output(pooled.squeeze(1))
+
+
+class SetTransformerConfig(Section):
+    """Set Transformer: attention between a set's rows, pooled by attention (invariant)."""
+
+    name: Literal["set_transformer"] = "set_transformer"
+    dim: int = Field(64, gt=0, description="the embedding size")
+    hidden: int = Field(64, gt=0)
+    heads: int = Field(4, gt=0)
+    blocks: int = Field(2, ge=0)
+
+
+@SET_ENCODERS.register(SetTransformerConfig)
+def build(config: SetTransformerConfig, shapes: Shapes) -> SetTransformer:
+    options = config.model_dump(exclude={"name"})
+    return SetTransformer(in_features=shapes.in_features, **options)

@@ -7,8 +7,14 @@ digits the convolutions keep the spatial size (kernel 3, padding 1) instead of
 shrinking it (kernel 5, no padding), which would leave nothing to pool.
 """
 
+from typing import Literal
+
 import torch
+from pydantic import Field
 from torch import Tensor, nn
+
+from embedforge.config import Section, Shapes
+from embedforge.registry import ENCODERS
 
 
 def conv_geometry(image_size: int) -> tuple[int, int]:
@@ -55,3 +61,17 @@ class SmallCNN(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         return self.head(self.features(images))
+
+
+class SmallCNNConfig(Section):
+    """The tutorial's small CNN trunk (its embedding comes from the ``embedder`` section)."""
+
+    name: Literal["small_cnn"] = "small_cnn"
+    feature_dim: int = Field(84, gt=0)
+
+
+@ENCODERS.register(SmallCNNConfig)
+def build(config: SmallCNNConfig, shapes: Shapes) -> SmallCNN:
+    return SmallCNN(
+        image_size=shapes.image_size, in_channels=shapes.in_channels, feature_dim=config.feature_dim
+    )

@@ -9,11 +9,15 @@ file the user passes (safetensors, or a PyTorch file read with
 import importlib
 import types
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field
 from torch import Tensor, nn
 
+from embedforge.config import Section, Shapes
 from embedforge.errors import UserError
+from embedforge.registry import ENCODERS
 
 
 def import_timm() -> types.ModuleType:
@@ -79,3 +83,19 @@ class TimmTrunk(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         return self.body(images)
+
+
+class TimmConfig(Section):
+    """A timm backbone (``pip install embedforge[timm]``); weights only from a local file."""
+
+    path_keys: ClassVar[tuple[str, ...]] = ("weights",)
+    name: Literal["timm"] = "timm"
+    model_name: str = Field(description="any timm.create_model name, e.g. resnet50")
+    weights: str | None = Field(None, description=".safetensors or PyTorch file; no download")
+
+
+@ENCODERS.register(TimmConfig)
+def build(config: TimmConfig, shapes: Shapes) -> TimmTrunk:
+    return TimmTrunk(
+        model_name=config.model_name, in_channels=shapes.in_channels, weights=config.weights
+    )

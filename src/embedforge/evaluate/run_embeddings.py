@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from embedforge.data.dsprites import SHAPE_NAMES
-from embedforge.data.synthetic_palettes import HUE_FAMILIES, synthetic_palettes
+from embedforge.data.source import ImageDataConfig, SetDataConfig
 from embedforge.files.data_pin import DataPin, check_files, check_items, read_pin
 from embedforge.files.run_folder import load_best, load_run_recipe
-from embedforge.recipe import DataSection, PaletteDataSection, Recipe
+from embedforge.recipe import Recipe
+from embedforge.registry import DATA_SOURCES
 from embedforge.train.build import build_data, build_model, build_palettes
 from embedforge.train.image_task import embed_images
 from embedforge.train.set_task import SetTask, embed_sets
@@ -85,7 +85,7 @@ def load_run_embeddings(
     recipe = load_run_recipe(run_dir)
     pin = read_pin(run_dir)
     files_changed = check_files(run_dir, pin, allow_changed=allow_changed_data)
-    if isinstance(recipe.data, PaletteDataSection):
+    if isinstance(recipe.data, SetDataConfig):
         run = _palette_embeddings(recipe, recipe.data, run_dir, pin, allow_changed_data)
     else:
         run = _image_embeddings(recipe, recipe.data, run_dir, pin, allow_changed_data)
@@ -93,18 +93,15 @@ def load_run_embeddings(
 
 
 def _image_embeddings(
-    recipe: Recipe, data: DataSection, run_dir: Path, pin: DataPin, allow_changed: bool
+    recipe: Recipe, data: ImageDataConfig, run_dir: Path, pin: DataPin, allow_changed: bool
 ) -> RunEmbeddings:
     split = build_data(data, pin.held_out, allow_missing=allow_changed)
     changed = check_items(run_dir, pin, split.fingerprint(), allow_changed=allow_changed)
     _, channels, size, _ = split.train_images.shape
     model = build_model(recipe, image_size=size, in_channels=channels)
     load_best(run_dir, model)
-    label_name, label_names = {
-        "digits": ("digit", tuple(str(d) for d in range(10))),
-        "dsprites": ("shape", SHAPE_NAMES),
-        "image_folder": ("individual", None),
-    }[data.source]
+    source = DATA_SOURCES[data.source].target
+    label_name, label_names = source.label_name, source.label_names
     return RunEmbeddings(
         recipe=recipe,
         query=embed_images(model, split.test_images, CPU),
@@ -122,7 +119,7 @@ def _image_embeddings(
 
 
 def _palette_embeddings(
-    recipe: Recipe, data: PaletteDataSection, run_dir: Path, pin: DataPin, allow_changed: bool
+    recipe: Recipe, data: SetDataConfig, run_dir: Path, pin: DataPin, allow_changed: bool
 ) -> RunEmbeddings:
     palettes = build_palettes(data)
     task = SetTask(recipe, palettes, CPU, pin.held_out, allow_missing=allow_changed)
@@ -135,21 +132,21 @@ def _palette_embeddings(
         "query_ids": palettes.ids[task.validation_index.numpy()],
         "reference_ids": palettes.ids[task.train_index.numpy()],
     }
-    if data.path is None:  # the synthetic palettes: their hue family is known
-        latents = synthetic_palettes(data.size, data.seed).latents.loc[palettes.ids]
-        families = torch.tensor(latents["hue_family"].to_numpy(), dtype=torch.int64)
-        query_labels = families[task.validation_index]
+    source = DATA_SOURCES[data.source].target
+    labels = source.labels(data, palettes.ids)  # (n,), or None: a user's table has none
+    if labels is not None:  # e.g. the synthetic palettes' hue family
+        query_labels = labels[task.validation_index]
         return RunEmbeddings(
             recipe=recipe,
             query=query,
             reference=reference,
             **ids,
             query_labels=query_labels,
-            reference_labels=families[task.train_index],
-            label_name="hue family",
-            label_names=HUE_FAMILIES,
+            reference_labels=labels[task.train_index],
+            label_name=source.label_name,
+            label_names=source.label_names,
             query_values=query_labels.numpy(),
-            value_name="hue family",
+            value_name=source.label_name,
             view_matching=view_matching,
             data_changed=changed,
         )

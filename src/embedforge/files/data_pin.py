@@ -25,7 +25,7 @@ from embedforge.data.split import HeldOut
 from embedforge.errors import UserError
 from embedforge.files.atomic import atomic_write, atomic_write_text
 from embedforge.files.run_folder import INPUTS, SPLIT
-from embedforge.recipe import DataSection, PaletteDataSection, Recipe
+from embedforge.recipe import Recipe
 
 ALLOW_HINT = "to score the run on the data as it is now, pass --allow-changed-data"
 
@@ -50,11 +50,8 @@ def _sha256(path: Path) -> str:
 def data_files(recipe: Recipe) -> dict[str, str]:
     """The files a recipe's data section reads, by recipe key (paths as the recipe has them)."""
     data = recipe.data
-    if isinstance(data, PaletteDataSection):
-        return {"data.path": data.path} if data.path is not None else {}
-    if isinstance(data, DataSection) and data.csv is not None:
-        return {"data.csv": data.csv}
-    return {}
+    keys = type(data).file_keys  # declared by each data source's config
+    return {f"data.{key}": getattr(data, key) for key in keys if getattr(data, key) is not None}
 
 
 def fingerprint_files(files: dict[str, str], run_dir: Path) -> dict[str, dict[str, object]]:

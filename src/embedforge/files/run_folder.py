@@ -108,17 +108,21 @@ def save_best_model(run_dir: str | Path, recipe_yaml: str, model: torch.nn.Modul
     save_state(run_dir / BEST, {"model": model.state_dict()})
 
 
-PATH_KEYS = (("data", "path"), ("data", "root"), ("data", "csv"), ("encoder", "weights"))
-"""The recipe keys that name files; in a run they are pinned (see :func:`pin_paths`)."""
+PATH_SECTIONS = ("data", "encoder")
+"""The recipe sections whose configs may name files (each lists them in ``path_keys``)."""
 
 
 def _with_paths(recipe: Recipe, change: Callable[[str], str]) -> Recipe:
     sections = {}
-    for name, key in PATH_KEYS:
-        section = sections.get(name, getattr(recipe, name))
-        value = getattr(section, key, None)
-        if value is not None:
-            sections[name] = section.model_copy(update={key: change(value)})
+    for name in PATH_SECTIONS:
+        section = getattr(recipe, name)
+        updates = {
+            key: change(getattr(section, key))
+            for key in type(section).path_keys
+            if getattr(section, key) is not None
+        }
+        if updates:
+            sections[name] = section.model_copy(update=updates)
     return recipe.model_copy(update=sections)
 
 

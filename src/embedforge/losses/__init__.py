@@ -11,6 +11,7 @@ from embedforge.losses.contrastive import ContrastiveLoss
 from embedforge.losses.cosine_triplet import CosineTripletLoss
 from embedforge.losses.distances import Distance
 from embedforge.losses.miners import BatchHardMiner, MinedTriplets, TripletMiner
+from embedforge.losses.multi_similarity import MultiSimilarityLoss
 from embedforge.losses.ntxent import NTXentLoss
 from embedforge.losses.projected import Projected
 from embedforge.losses.supcon import SupConLoss
@@ -24,6 +25,7 @@ __all__ = [
     "CosineTripletLoss",
     "Distance",
     "MinedTriplets",
+    "MultiSimilarityLoss",
     "NTXentLoss",
     "Projected",
     "SoftmaxClassifierLoss",

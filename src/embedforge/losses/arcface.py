@@ -6,12 +6,17 @@ with a gradient that stays finite where the cosine reaches +-1.
 """
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
+from embedforge.config import Shapes
 from embedforge.losses.distances import safe_sqrt
+from embedforge.losses.loss_config import LossConfig
+from embedforge.registry import LOSSES
 
 
 def arcface_logits(cosine: Tensor, labels: Tensor, *, margin: float, scale: float) -> Tensor:
@@ -92,6 +97,19 @@ class ArcFaceLoss(nn.Module):
             f"num_classes={self.num_classes}, embedding_size={self.embedding_size}, "
             f"margin={self.margin}, scale={self.scale}"
         )
+
+
+class ArcFaceConfig(LossConfig):
+    """ArcFace: an additive angular margin on learned class centres (W is trained)."""
+
+    name: Literal["arcface"] = "arcface"
+    margin: float = Field(28.6, description="degrees")
+    scale: float = 64.0
+
+
+@LOSSES.register(ArcFaceConfig)
+def build(config: ArcFaceConfig, shapes: Shapes) -> ArcFaceLoss:
+    return ArcFaceLoss(shapes.num_classes, shapes.embedding_dim, **config.options())
 
 
 __all__ = ["ArcFaceLoss", "arcface_logits"]

@@ -6,8 +6,14 @@ baseline's score. Unlike pytorch-metric-learning's ``NormalizedSoftmaxLoss`` not
 normalised (a plain ``nn.Linear`` and ``F.cross_entropy``), so it has no PML counterpart.
 """
 
+from typing import Literal
+
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from embedforge.config import Shapes
+from embedforge.losses.loss_config import LossConfig
+from embedforge.registry import LOSSES
 
 
 class SoftmaxClassifierLoss(nn.Module):
@@ -43,6 +49,18 @@ class SoftmaxClassifierLoss(nn.Module):
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         return F.cross_entropy(self.logits(embeddings), labels.long())
+
+
+class SoftmaxConfig(LossConfig):
+    """A linear classifier on the embeddings + cross-entropy (the supervised baseline)."""
+
+    name: Literal["softmax"] = "softmax"
+    bias: bool = True
+
+
+@LOSSES.register(SoftmaxConfig)
+def build(config: SoftmaxConfig, shapes: Shapes) -> SoftmaxClassifierLoss:
+    return SoftmaxClassifierLoss(shapes.num_classes, shapes.embedding_dim, **config.options())
 
 
 __all__ = ["SoftmaxClassifierLoss"]

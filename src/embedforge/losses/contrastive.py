@@ -4,11 +4,16 @@ Hadsell, Chopra & LeCun, "Dimensionality Reduction by Learning an Invariant
 Mapping", CVPR 2006. Matches pytorch-metric-learning's ``ContrastiveLoss``.
 """
 
+from typing import Literal
+
 import torch
 from torch import Tensor, nn
 
+from embedforge.config import Shapes
 from embedforge.losses.distances import Distance, DistanceKind, as_distance
+from embedforge.losses.loss_config import LossConfig
 from embedforge.losses.saved_gradient import SavedGradientFunction
+from embedforge.registry import LOSSES
 
 
 class _PairHinge(SavedGradientFunction):
@@ -115,6 +120,20 @@ class ContrastiveLoss(nn.Module):
     def extra_repr(self) -> str:
         margins = f"pos_margin={self.pos_margin}, neg_margin={self.neg_margin}"
         return f"{margins}, distance={self.distance.kind!r}"
+
+
+class ContrastiveConfig(LossConfig):
+    """Contrastive loss on pairs: positives within pos_margin, negatives beyond neg_margin."""
+
+    name: Literal["contrastive"] = "contrastive"
+    pos_margin: float = 0.0
+    neg_margin: float = 1.0
+    distance: DistanceKind = "euclidean"
+
+
+@LOSSES.register(ContrastiveConfig)
+def build(config: ContrastiveConfig, shapes: Shapes) -> ContrastiveLoss:
+    return ContrastiveLoss(**config.options())
 
 
 __all__ = ["ContrastiveLoss", "contrastive_loss"]

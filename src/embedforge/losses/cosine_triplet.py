@@ -1,7 +1,13 @@
 """A plain anchor/positive/negative cosine loss for self-supervised palettes."""
 
+from typing import ClassVar, Literal
+
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from embedforge.config import Shapes
+from embedforge.losses.loss_config import Call, LossConfig
+from embedforge.registry import LOSSES
 
 
 def cosine_triplet_loss(anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
@@ -34,6 +40,18 @@ class CosineTripletLoss(nn.Module):
                 f"{tuple(anchor.shape)}, {tuple(positive.shape)}, {tuple(negative.shape)}"
             )
         return cosine_triplet_loss(anchor, positive, negative)
+
+
+class CosineTripletConfig(LossConfig):
+    """Anchor/positive/negative cosine loss (palettes: the negative is another object's view)."""
+
+    calls: ClassVar[frozenset[Call]] = frozenset({"anchor_positive_negative"})
+    name: Literal["cosine_triplet"] = "cosine_triplet"
+
+
+@LOSSES.register(CosineTripletConfig)
+def build(config: CosineTripletConfig, shapes: Shapes) -> CosineTripletLoss:
+    return CosineTripletLoss()
 
 
 __all__ = ["CosineTripletLoss", "cosine_triplet_loss"]

@@ -6,11 +6,17 @@ Representations", 2020, arXiv:2002.05709. Matches pytorch-metric-learning's
 without ever building its (positive pairs x negative pairs) tensor.
 """
 
+from typing import ClassVar, Literal
+
 import torch
+from pydantic import Field
 from torch import Tensor, nn
 
+from embedforge.config import Shapes
 from embedforge.losses.distances import pairwise_cosine_similarity
+from embedforge.losses.loss_config import Call, LossConfig
 from embedforge.losses.masks import label_masks
+from embedforge.registry import LOSSES
 
 
 def sample_negatives(
@@ -162,6 +168,21 @@ def _as_labelled(embeddings: Tensor, other: Tensor) -> tuple[Tensor, Tensor]:
             f"got {tuple(other.shape)}"
         )
     return embeddings, other.to(embeddings.device)
+
+
+class NTXentConfig(LossConfig):
+    """NT-Xent / InfoNCE: two views of each item (SimCLR), or embeddings with labels."""
+
+    calls: ClassVar[frozenset[Call]] = frozenset({"labels", "two_views"})
+    name: Literal["ntxent"] = "ntxent"
+    temperature: float = Field(0.07, gt=0)
+    neg_pairs: int | None = Field(None, gt=0, description="random negatives kept per anchor")
+    decoupled: bool = Field(False, description="the positive left out of the denominator")
+
+
+@LOSSES.register(NTXentConfig)
+def build(config: NTXentConfig, shapes: Shapes) -> NTXentLoss:
+    return NTXentLoss(**config.options())
 
 
 __all__ = ["NTXentLoss", "ntxent_loss", "sample_negatives"]

@@ -4,12 +4,18 @@ Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020, arXiv:2004.11362
 (the L_out variant). Matches pytorch-metric-learning's ``SupConLoss``.
 """
 
+from typing import Literal
+
 import torch
+from pydantic import Field
 from torch import Tensor, nn
 
+from embedforge.config import Shapes
 from embedforge.losses.distances import pairwise_cosine_similarity
+from embedforge.losses.loss_config import LossConfig
 from embedforge.losses.masks import label_masks
 from embedforge.losses.reductions import mean_of_positive
+from embedforge.registry import LOSSES
 
 
 def supcon_loss(embeddings: Tensor, labels: Tensor, *, temperature: float = 0.1) -> Tensor:
@@ -62,6 +68,18 @@ class SupConLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"
+
+
+class SupConConfig(LossConfig):
+    """Supervised contrastive loss: every same-label item is a positive."""
+
+    name: Literal["supcon"] = "supcon"
+    temperature: float = Field(0.1, gt=0)
+
+
+@LOSSES.register(SupConConfig)
+def build(config: SupConConfig, shapes: Shapes) -> SupConLoss:
+    return SupConLoss(**config.options())
 
 
 __all__ = ["SupConLoss", "supcon_loss"]

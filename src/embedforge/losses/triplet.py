@@ -12,9 +12,12 @@ from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
+from embedforge.config import Shapes
 from embedforge.losses.distances import Distance, DistanceKind, as_distance
+from embedforge.losses.loss_config import LossConfig
 from embedforge.losses.masks import label_masks
 from embedforge.losses.reductions import mean_of_positive
 from embedforge.losses.triplet_kernel import (
@@ -22,6 +25,7 @@ from embedforge.losses.triplet_kernel import (
     hardest_triplets,
     triplet_margin_from_matrix,
 )
+from embedforge.registry import LOSSES
 
 Mining = Literal["all", "hard", "semihard", "easy", "batch_hard"]
 MINING_MODES: tuple[str, ...] = ("all", "hard", "semihard", "easy", "batch_hard")
@@ -171,6 +175,21 @@ class TripletMarginLoss(nn.Module):
             f"margin={self.margin}, distance={self.distance.kind!r}, "
             f"mining={self.mining!r}, smooth={self.smooth}"
         )
+
+
+class TripletMarginConfig(LossConfig):
+    """Triplet margin loss with in-batch mining (FaceNet; PML's defaults)."""
+
+    name: Literal["triplet_margin"] = "triplet_margin"
+    margin: float = 0.05
+    distance: DistanceKind = "euclidean"
+    mining: Mining = "all"
+    smooth: bool = Field(False, description="softplus instead of the hinge")
+
+
+@LOSSES.register(TripletMarginConfig)
+def build(config: TripletMarginConfig, shapes: Shapes) -> TripletMarginLoss:
+    return TripletMarginLoss(**config.options())
 
 
 __all__ = ["TripletLossOutput", "TripletMarginLoss", "triplet_margin_loss"]

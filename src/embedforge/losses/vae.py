@@ -6,11 +6,17 @@ baseline of the self-supervised comparison: the encoder learns to keep what the 
 needs to redraw the image, with no labels and no views.
 """
 
+from typing import ClassVar, Literal
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
+from embedforge.config import Shapes
 from embedforge.encoders.vae_decoder import VAEDecoder
+from embedforge.losses.loss_config import Call, LossConfig
+from embedforge.registry import LOSSES
 
 
 def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
@@ -98,6 +104,29 @@ class VAELoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}"
+
+
+class VAEConfig(LossConfig):
+    """The negative ELBO of a VAE whose encoder is the model (the generative baseline)."""
+
+    calls: ClassVar[frozenset[Call]] = frozenset({"reconstruction"})
+    name: Literal["vae"] = "vae"
+    latent_dim: int | None = Field(
+        10, gt=0, description="null: the embedding is the posterior mean (the tutorial's VAE)"
+    )
+    beta: float = Field(1.0, ge=0, description="weight of the KL term (beta-VAE)")
+
+
+@LOSSES.register(VAEConfig)
+def build(config: VAEConfig, shapes: Shapes) -> VAELoss:
+    if not shapes.image_size or not shapes.in_channels:
+        raise ValueError("loss 'vae' needs the image_size and in_channels of its images")
+    return VAELoss(
+        shapes.embedding_dim,
+        image_size=shapes.image_size,
+        channels=shapes.in_channels,
+        **config.options(),
+    )
 
 
 __all__ = ["VAELoss", "bernoulli_nll", "gaussian_kl", "negative_elbo"]

@@ -3,146 +3,49 @@
 import math
 import os
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from embedforge.data.digits import digits_images
-from embedforge.data.dsprites import dsprites
-from embedforge.data.image_folder import ImageFolder
-from embedforge.data.lazy_images import LazyImages
-from embedforge.data.palettes import Palettes, read_palettes
-from embedforge.data.split import HeldOut, ImageSplit, stratified_split, unique_index
-from embedforge.data.synthetic_palettes import synthetic_palettes
-from embedforge.encoders.deep_sets import DeepSets
+from embedforge.config import Section, Shapes
+from embedforge.data.palettes import Palettes
+from embedforge.data.source import ImageDataConfig, SetDataConfig
+from embedforge.data.split import HeldOut, ImageSplit
 from embedforge.encoders.embedder import Embedder
 from embedforge.encoders.projection_head import ProjectionHead
-from embedforge.encoders.raster_cnn import RasterCNN
-from embedforge.encoders.set_transformer import SetTransformer
-from embedforge.encoders.small_cnn import SmallCNN
-from embedforge.encoders.timm_trunk import TimmTrunk
 from embedforge.errors import UserError
 from embedforge.losses import (
-    ArcFaceLoss,
-    ContrastiveLoss,
-    CosineTripletLoss,
-    NTXentLoss,
     Projected,
-    SoftmaxClassifierLoss,
-    SupConLoss,
-    TripletMarginLoss,
-    VAELoss,
 )
-from embedforge.recipe import DataSection, PaletteDataSection, Recipe, SetEncoderSection
+from embedforge.recipe import Recipe
+from embedforge.registry import DATA_SOURCES, ENCODERS, LOSSES, SET_ENCODERS
 from embedforge.views.image_views import ImageViews
 from embedforge.views.set_views import SetViews
 
-LOSSES: dict[str, type[nn.Module]] = {
-    "triplet_margin": TripletMarginLoss,
-    "contrastive": ContrastiveLoss,
-    "ntxent": NTXentLoss,
-    "cosine_triplet": CosineTripletLoss,
-    "supcon": SupConLoss,
-    "arcface": ArcFaceLoss,
-    "softmax": SoftmaxClassifierLoss,
-    "vae": VAELoss,
-}
-
 
 def build_data(
-    section: DataSection, held_out: HeldOut | None = None, *, allow_missing: bool = False
+    section: ImageDataConfig, held_out: HeldOut | None = None, *, allow_missing: bool = False
 ) -> ImageSplit:
-    """The recipe's images as a train/test split (see :class:`DataSection`).
+    """The recipe's images as a train/test split, by its data source's entry.
 
     ``held_out``: a run's recorded split, found again by id (see :mod:`embedforge.data.split`);
     without it the split is drawn from ``data.seed``. ``allow_missing`` drops recorded items
     the data no longer has (re-scoring on changed data).
     """
-    if section.source == "image_folder":
-        return _image_folder_split(section, held_out, allow_missing)
-    if section.source == "digits":
-        images, labels = digits_images()
-    else:
-        generated = dsprites(section.size or 20_000, section.seed)
-        images, labels = generated.images, generated.labels
-    ids = np.arange(len(labels))  # the position in the generated set
-    if held_out is None:
-        train_idx, test_idx = stratified_split(labels, section.test_fraction, section.seed)
-    else:
-        source = f"data.source {section.source!r}"
-        train_idx, test_idx = held_out.positions(ids, source=source, allow_missing=allow_missing)
-    return ImageSplit.select(images, labels, ids, train_idx, test_idx)
-
-
-IN_MEMORY_LIMIT = 2 * 1024**3
-"""``data.storage: auto`` keeps a folder's decoded images in memory up to this many bytes."""
-
-
-def _image_folder_split(
-    section: DataSection, held_out: HeldOut | None = None, allow_missing: bool = False
-) -> ImageSplit:
-    """The folder split by image, seeded; its images decoded into memory or read per batch."""
-    folder = ImageFolder(
-        section.root,
-        section.csv,
-        image_size=section.image_size,
-        channels=section.channels,
-        allow_outside_root=section.allow_outside_root,
-    )
-    ids = np.array(folder.image_names, dtype=object)
-    if held_out is None:
-        unique_index(ids, str(section.csv))
-        order = torch.randperm(len(folder), generator=torch.Generator().manual_seed(section.seed))
-        test_count = max(1, round(section.test_fraction * len(folder)))
-        test_idx, train_idx = order[:test_count], order[test_count:]
-    else:
-        train_idx, test_idx = held_out.positions(
-            ids, source=str(section.csv), allow_missing=allow_missing
-        )
-    train: torch.Tensor | LazyImages = LazyImages(folder, train_idx)
-    test: torch.Tensor | LazyImages = LazyImages(folder, test_idx)
-    decoded_bytes = len(folder) * folder.channels * folder.image_size**2 * 4  # float32
-    if section.storage == "memory" or (
-        section.storage == "auto" and decoded_bytes <= IN_MEMORY_LIMIT
-    ):
-        train, test = train[:], test[:]  # decoded once, in parallel
-    labels = folder.labels
-    return ImageSplit(
-        train, labels[train_idx], test, labels[test_idx], ids[train_idx], ids[test_idx]
-    )
-
-
-SET_ENCODERS: dict[str, type[nn.Module]] = {
-    "deep_sets": DeepSets,
-    "set_transformer": SetTransformer,
-    "raster_cnn": RasterCNN,
-}
+    return DATA_SOURCES[section.source].target.split(section, held_out, allow_missing)
 
 
 def build_palettes(
-    section: PaletteDataSection, source: str | os.PathLike[str] | pd.DataFrame | None = None
+    section: SetDataConfig, source: str | os.PathLike[str] | pd.DataFrame | None = None
 ) -> Palettes:
-    """Palettes read as the recipe says: from ``source`` when given (data to embed), else the
-    recipe's table, else ``size`` synthetic objects."""
-    if source is None:
-        source = section.path
-    if source is None:
-        source = synthetic_palettes(section.size, section.seed).rows
-    return read_palettes(
-        source,
-        id_column=section.id_column,
-        weight_column=section.weight_column,
-        feature_columns=section.feature_columns,
-        colour_space=section.colour_space,
-        max_rows=section.max_rows,
-    )
+    """Sets read as the recipe says: from ``source`` when given (data to embed), else the
+    recipe's own (see :mod:`embedforge.data.palette_source`)."""
+    return DATA_SOURCES[section.source].target.read(section, source)
 
 
-def build_set_encoder(section: SetEncoderSection, *, in_features: int) -> nn.Module:
+def build_set_encoder(section: Section, *, in_features: int) -> nn.Module:
     """The set encoder itself: its (B, dim) output is the embedding (no head, no squashing)."""
-    options = section.model_dump(exclude={"name"})
-    return SET_ENCODERS[section.name](in_features=in_features, **options)
+    return SET_ENCODERS[section.name].target(section, Shapes(in_features=in_features))
 
 
 def build_set_views(recipe: Recipe) -> SetViews:
@@ -152,15 +55,8 @@ def build_set_views(recipe: Recipe) -> SetViews:
 
 def build_model(recipe: Recipe, *, image_size: int, in_channels: int) -> nn.Sequential:
     """Trunk then embedder: ``model[0]`` is the trunk, ``model[1]`` the embedder."""
-    encoder = recipe.encoder
-    if encoder.name == "timm":
-        trunk = TimmTrunk(
-            model_name=encoder.model_name, in_channels=in_channels, weights=encoder.weights
-        )
-    else:
-        trunk = SmallCNN(
-            image_size=image_size, in_channels=in_channels, feature_dim=encoder.feature_dim
-        )
+    shapes = Shapes(image_size=image_size, in_channels=in_channels)
+    trunk = ENCODERS[recipe.encoder.name].target(recipe.encoder, shapes)
     section = recipe.embedder
     if not section.linear and section.dim != trunk.feature_dim:
         raise UserError(
@@ -185,19 +81,16 @@ def build_loss(
     With a ``projection`` section the loss is wrapped in :class:`Projected` and sees the
     head's output; ``image_size`` and ``in_channels`` are the VAE's images.
     """
-    name, options = recipe.loss.name, recipe.loss.model_dump(exclude={"name"})
     projection = recipe.projection
-    sets = isinstance(recipe.encoder, SetEncoderSection)
+    sets = recipe.encoder.name in SET_ENCODERS
     embedding_dim = recipe.encoder.dim if sets else recipe.embedder.dim
-    size = projection.dim if projection else embedding_dim  # what the loss sees
-    if name in ("arcface", "softmax"):
-        loss = LOSSES[name](num_classes, size, **options)
-    elif name == "vae":
-        if image_size is None or in_channels is None:
-            raise ValueError("loss 'vae' needs the image_size and in_channels of its images")
-        loss = VAELoss(size, image_size=image_size, channels=in_channels, **options)
-    else:
-        loss = LOSSES[name](**options)
+    shapes = Shapes(
+        embedding_dim=projection.dim if projection else embedding_dim,  # what the loss sees
+        num_classes=num_classes,
+        image_size=image_size or 0,
+        in_channels=in_channels or 0,
+    )
+    loss = LOSSES[recipe.loss.name].target(recipe.loss, shapes)
     if projection is None:
         return loss
     head = ProjectionHead(embedding_dim, projection.hidden_dim, projection.dim)

@@ -27,7 +27,6 @@ from embedforge.data.lazy_images import LazyImages
 from embedforge.data.prefetch import prefetch
 from embedforge.data.split import ImageSplit
 from embedforge.evaluate.retrieval import retrieval_metrics
-from embedforge.losses import VAELoss
 from embedforge.recipe import Recipe
 from embedforge.train.build import build_loss, build_model, build_views
 from embedforge.train.distributed import gather_with_grad, global_batch_loss, world_size
@@ -70,6 +69,7 @@ class ImageTask:
         self.loss_fn = build_loss(
             recipe, num_classes=num_classes, image_size=size, in_channels=channels
         ).to(device)
+        self.calls = type(recipe.loss).calls  # how the loss is called (LossConfig.calls)
         self.views = build_views(recipe)
         self.both_views = recipe.views is None or recipe.views.pair == "both"
         self.self_supervised = recipe.train.self_supervised
@@ -110,7 +110,7 @@ class ImageTask:
 
     def batch_loss(self, batch: tuple[Tensor, Tensor], generator: torch.Generator) -> Tensor:
         images, labels = batch
-        if isinstance(self.loss_fn, VAELoss):  # redraws the images themselves: no views
+        if "reconstruction" in self.calls:  # redraws the images themselves: no views
             # gathered although the loss is per image: the decoder is a loss parameter, outside
             # DDP, so every rank must compute the same global loss to get the same gradient
             z = gather_with_grad(self.model(images))

@@ -35,11 +35,11 @@ from tqdm import tqdm
 
 from embedforge.data.palettes import Palettes
 from embedforge.data.set_batch import SetBatch
+from embedforge.data.source import SetDataConfig
 from embedforge.data.split import HeldOut, fingerprint
 from embedforge.errors import UserError
 from embedforge.evaluate.retrieval import retrieval_metrics
-from embedforge.losses import CosineTripletLoss
-from embedforge.recipe import PaletteDataSection, Recipe
+from embedforge.recipe import Recipe
 from embedforge.train.build import build_loss, build_set_encoder, build_set_views
 from embedforge.train.distributed import gather_with_grad, world_size
 from embedforge.train.precision import in_float32
@@ -127,7 +127,7 @@ class SetTask:
         *,
         allow_missing: bool = False,
     ) -> None:
-        if not isinstance(recipe.data, PaletteDataSection):
+        if not isinstance(recipe.data, SetDataConfig):
             raise ValueError("SetTask needs a recipe with data.source 'palettes'")
         sets, n = palettes.sets, len(palettes)
         if held_out is None:
@@ -154,6 +154,7 @@ class SetTask:
 
         self.model = build_set_encoder(recipe.encoder, in_features=sets.num_features).to(device)
         self.loss_fn = build_loss(recipe, num_classes=0).to(device)
+        self.calls = type(recipe.loss).calls  # how the loss is called (LossConfig.calls)
         self.views = build_set_views(recipe)
         self.device, self.seed = device, recipe.train.seed
         # a batch never exceeds the training objects, and splits evenly over the ranks
@@ -176,7 +177,7 @@ class SetTask:
 
     def _two_view_loss(self, z1: Tensor, z2: Tensor) -> Tensor:
         """The loss of (B, D) view-1 and view-2 embeddings of the same B objects, in float32."""
-        if isinstance(self.loss_fn, CosineTripletLoss):  # negative: the next object's view
+        if "two_views" not in self.calls:  # (anchor, positive, negative): the next object's view
             return in_float32(self.loss_fn, z1, z2, z2.roll(1, dims=0))
         return in_float32(self.loss_fn, z1, z2)
 

@@ -1,0 +1,26 @@
+"""What every loss's recipe section shares: its keyword arguments, and how the loss is called.
+
+A loss is called in one of a few shapes, and the trainer's tasks pick the shape from the
+config's ``calls`` (not from the loss's class), so a new loss says once how to feed it:
+
+* ``labels``: ``loss(embeddings (B, D), labels (B,))`` — metric learning;
+* ``two_views``: ``loss(z1 (B, D), z2 (B, D))`` — row i of both is the same item (SimCLR);
+* ``anchor_positive_negative``: ``loss(a, p, n)``, each (B, D) — the palettes' cosine triplet;
+* ``reconstruction``: ``loss(z (B, D), images (B, C, H, W), generator)`` — the VAE.
+"""
+
+from typing import Any, ClassVar, Literal
+
+from embedforge.config import Section
+
+Call = Literal["labels", "two_views", "anchor_positive_negative", "reconstruction"]
+
+
+class LossConfig(Section):
+    """A loss's recipe section: ``name`` plus the loss's keyword arguments."""
+
+    calls: ClassVar[frozenset[Call]] = frozenset({"labels"})
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of the loss (everything but ``name``)."""
+        return self.model_dump(exclude={"name"})

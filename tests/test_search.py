@@ -29,17 +29,66 @@ def test_index_build_and_search_round_trip_through_the_cli(
     assert (neighbours.groupby("query_id")["distance"].diff().dropna() >= -1e-6).all()
 
 
+def _brute_force_distances(run_dir: Path, palette_csv: Path, k: int) -> np.ndarray:
+    """The k smallest Euclidean distances of each palette to all, flattened query by query."""
+    matrix = PaletteRun.load(run_dir).embed(palette_csv, progress=False).to_numpy()
+    distances = np.linalg.norm(matrix[:, None, :] - matrix[None, :, :], axis=2)
+    return np.sort(distances, axis=1)[:, :k].reshape(-1)
+
+
 def test_search_equals_brute_force_over_the_embedding(
     run_dir: Path, palette_csv: Path, tmp_path: Path
 ) -> None:
     searcher = Searcher.build(run_dir, palette_csv, progress=False)
     loaded = Searcher.load(searcher.save(tmp_path / "index"))
     found = loaded.search(palette_csv, k=5)
-    vectors = PaletteRun.load(run_dir).embed(palette_csv, progress=False)
-    matrix = vectors.to_numpy()
-    distances = np.linalg.norm(matrix[:, None, :] - matrix[None, :, :], axis=2)
-    expected = np.sort(distances, axis=1)[:, :5].reshape(-1)
+    expected = _brute_force_distances(run_dir, palette_csv, 5)
     assert np.allclose(found["distance"].to_numpy(), expected, atol=1e-4)
+
+
+def test_search_rebuild_never_reads_the_faiss_file(
+    run_dir: Path, palette_csv: Path, tmp_path: Path, capsys
+) -> None:
+    pytest.importorskip("faiss")  # without it the folder has no index.faiss
+    folder = Searcher.build(run_dir, palette_csv, progress=False).save(tmp_path / "index")
+    (folder / "index" / "index.faiss").write_bytes(b"\x00garbage from elsewhere")
+    assert main(["search", str(folder), str(palette_csv)]) == 2
+    assert "--rebuild" in capsys.readouterr().err
+    out = tmp_path / "neighbours.csv"
+    assert (
+        main(["search", str(folder), str(palette_csv), "-k", "5", "--rebuild", "--out", str(out)])
+        == 0
+    )
+    expected = _brute_force_distances(run_dir, palette_csv, 5)
+    assert np.allclose(pd.read_csv(out)["distance"].to_numpy(), expected, atol=1e-4)
+    found = Searcher.load(folder, rebuild=True).search(palette_csv, k=5)
+    assert np.allclose(found["distance"].to_numpy(), expected, atol=1e-4)
+    assert (folder / "index" / "index.faiss").read_bytes() == b"\x00garbage from elsewhere"
+
+
+def test_index_rebuild_rewrites_the_faiss_file_in_place(
+    run_dir: Path, palette_csv: Path, tmp_path: Path, capsys
+) -> None:
+    pytest.importorskip("faiss")  # without it the folder has no index.faiss
+    searcher = Searcher.build(run_dir, palette_csv, progress=False)
+    folder = searcher.save(tmp_path / "index")
+    saved = (folder / "index" / "index.faiss").read_bytes()
+    (folder / "index" / "index.faiss").write_bytes(b"\x00garbage from elsewhere")
+    assert main(["index", "rebuild", str(folder)]) == 0
+    assert f"rebuilt the flat index of {len(searcher.index)} objects" in capsys.readouterr().out
+    assert (folder / "index" / "index.faiss").read_bytes() == saved  # a flat index: the same
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]  # no temporary left
+    found = Searcher.load(folder).search(palette_csv, k=5)  # no --rebuild needed any more
+    assert np.allclose(
+        found["distance"], _brute_force_distances(run_dir, palette_csv, 5), atol=1e-4
+    )
+
+    (folder / "index" / "notes.txt").write_text("mine")
+    assert main(["index", "rebuild", str(folder)]) == 2
+    assert "holds files embedforge did not write (notes.txt)" in capsys.readouterr().err
+    assert (folder / "index" / "notes.txt").read_text() == "mine"
+    assert main(["index", "rebuild", str(tmp_path)]) == 2
+    assert "not an embedforge index folder" in capsys.readouterr().err
 
 
 def test_bad_index_folders_are_user_errors(

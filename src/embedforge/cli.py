@@ -90,13 +90,22 @@ def _run_index_build(args: argparse.Namespace) -> None:
     print(f"indexed {len(searcher.index)} objects ({args.kind}, {args.metric}): {args.out}")
 
 
+def _run_index_rebuild(args: argparse.Namespace) -> None:
+    from embedforge.search import rebuild_index
+
+    index = rebuild_index(args.index_dir)
+    print(
+        f"rebuilt the {index.kind} index of {len(index)} objects from its vectors: {args.index_dir}"
+    )
+
+
 def _run_search(args: argparse.Namespace) -> None:
     from embedforge.embed import check_output_path
     from embedforge.search import Searcher
 
     if args.out:
         check_output_path(args.out, overwrite=args.overwrite)
-    neighbours = Searcher.load(args.index_dir).search(args.queries, k=args.k)
+    neighbours = Searcher.load(args.index_dir, rebuild=args.rebuild).search(args.queries, k=args.k)
     if args.out:
         from embedforge.embed import write_embeddings
 
@@ -260,6 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _add_overwrite(index_build, "the index folder in --out")
     index_build.set_defaults(handler=_run_index_build)
+    index_rebuild = index_commands.add_parser(
+        "rebuild",
+        help="build INDEX_DIR's index again from its kept vectors, not reading its FAISS file",
+        description="Build the index of INDEX_DIR (a folder from 'embedforge index build') "
+        "again from its embeddings.npy, with the recorded kind and parameters, and replace "
+        "index/ atomically; index.faiss is never read. The way to adopt a folder from "
+        "elsewhere without trusting its FAISS file.",
+    )
+    index_rebuild.add_argument("index_dir", help="an index folder from 'embedforge index build'")
+    index_rebuild.set_defaults(handler=_run_index_rebuild)
 
     search = commands.add_parser("search", help="nearest neighbours of query objects in an index")
     search.add_argument("index_dir", help="an index folder from 'embedforge index build'")
@@ -269,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     search.add_argument("-k", type=int, default=10, help="neighbours per query (default 10)")
     search.add_argument("--out", help="write query_id, rank, neighbour_id, distance here")
+    search.add_argument(
+        "--rebuild", action="store_true",
+        help="do not read INDEX_DIR's FAISS file: build the index again from its kept vectors "
+        "(for a folder from elsewhere)",
+    )  # fmt: skip
     _add_overwrite(search, "the --out file")
     search.set_defaults(handler=_run_search)
     return parser

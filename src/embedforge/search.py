@@ -12,6 +12,13 @@ An index folder is self-contained, so ``embedforge search`` needs nothing else:
 It is written into a temporary sibling and renamed into place, so an interrupted
 build never leaves half an index where a whole one was; an existing folder is
 replaced only if it is a search folder of ours and ``overwrite`` is given.
+
+An index folder is trusted input: each file of ``index/`` is checked against the sha256
+its ``meta.json`` records before it is parsed (see :mod:`embedforge.index.embedding_index`).
+To use a folder from elsewhere without trusting its FAISS file, load it with
+``rebuild=True`` (``embedforge search --rebuild``), which builds the index again from the
+kept vectors, or rewrite the folder's index once with :func:`rebuild_index`
+(``embedforge index rebuild``).
 """
 
 import os
@@ -94,16 +101,38 @@ class Searcher:
         return directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> "Searcher":
+    def load(cls, directory: str | os.PathLike[str], *, rebuild: bool = False) -> "Searcher":
+        """Read a folder written by :meth:`save`; ``rebuild`` builds the index again from its
+        kept vectors instead of reading ``index.faiss`` (:meth:`EmbeddingIndex.load`)."""
         directory = Path(directory)
-        if not is_folder_of(directory, SEARCH):
-            raise UserError(
-                f"{directory}: not an embedforge index folder (expected one written by "
-                "'embedforge index build')"
-            )
-        return cls(load_run(directory / "run"), EmbeddingIndex.load(directory / "index"))
+        _require_search_folder(directory)
+        index = EmbeddingIndex.load(directory / "index", rebuild=rebuild)
+        return cls(load_run(directory / "run"), index)
+
+
+def rebuild_index(directory: str | os.PathLike[str]) -> EmbeddingIndex:
+    """Build a search folder's index again from its kept vectors and write it in place.
+
+    ``index.faiss`` is not read; the rebuilt index (the same kind, with the recorded
+    parameters) replaces ``index/`` atomically, with fresh hashes in its ``meta.json``, so a
+    folder from elsewhere is then searched with a FAISS file built here. Only our own index
+    folder is replaced (``prepare_folder``): a file the user put inside is never deleted.
+    """
+    directory = Path(directory)
+    _require_search_folder(directory)
+    index = EmbeddingIndex.load(directory / "index", rebuild=True)
+    index.save(directory / "index", overwrite=True)
+    return index
 
 
 def check_search_folder(directory: Path, *, overwrite: bool) -> None:
     """Refuse, before any work, a folder ``save`` may not write (see embedforge.files.markers)."""
     prepare_folder(directory, SEARCH, overwrite=overwrite, hint="pass --overwrite to replace it")
+
+
+def _require_search_folder(directory: Path) -> None:
+    if not is_folder_of(directory, SEARCH):
+        raise UserError(
+            f"{directory}: not an embedforge index folder (expected one written by "
+            "'embedforge index build')"
+        )

@@ -1,5 +1,7 @@
+import hashlib
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -170,8 +172,10 @@ DAMAGES = {
         lambda f: (f / "index.faiss").write_bytes((f / "index.faiss").read_bytes()[:60]),
         "index.faiss",
     ),
-    "dim": (lambda f: _edit_meta(f, dim=3), "index.faiss"),
+    "dim": (lambda f: _edit_meta(f, dim=3), "embeddings.npy"),
     "metric": (lambda f: _edit_meta(f, metric="inner_product"), "index.faiss"),
+    "params": (lambda f: _edit_meta(f, params={"nlist": 2}), "meta.json"),
+    "no vectors": (lambda f: (f / "embeddings.npy").unlink(), "embeddings.npy"),
 }
 
 
@@ -269,3 +273,123 @@ def test_bad_arguments() -> None:
         index.search(np.eye(3), k=1)
     with pytest.raises(ValueError, match="k must"):
         index.search(np.eye(2), k=0)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_meta_records_the_sha256_of_each_file(tmp_path: Path, backend: str) -> None:
+    folder = EmbeddingIndex.build(np.eye(3), ["a", "b", "c"], backend=backend).save(tmp_path / "i")
+    meta = json.loads((folder / "meta.json").read_text())
+    files = {"embeddings.npy", "ids.json"} | ({"index.faiss"} if backend == "faiss" else set())
+    assert meta["version"] == 2
+    assert meta["sha256"] == {name: _sha256(folder / name) for name in sorted(files)}
+    assert {p.name for p in folder.iterdir()} == files | {"meta.json", ".embedforge.json"}
+    vectors = np.load(folder / "embeddings.npy", allow_pickle=False)  # kept with FAISS too
+    assert vectors.dtype == np.float32 and np.array_equal(vectors, np.eye(3))
+
+
+def test_the_index_keeps_its_own_copy_of_the_vectors(tmp_path: Path) -> None:
+    embeddings = np.eye(3, dtype=np.float32)
+    index = EmbeddingIndex.build(embeddings, ["a", "b", "c"])
+    embeddings[:] = 7.0  # what the caller does with its array afterwards changes nothing here
+    folder = index.save(tmp_path / "i")
+    assert np.array_equal(np.load(folder / "embeddings.npy"), np.eye(3))
+    assert index.search(np.eye(3), k=1).ids.tolist() == [["a"], ["b"], ["c"]]
+
+
+@needs_faiss
+@pytest.mark.parametrize("unrecorded", [False, True])
+def test_faiss_never_reads_an_index_file_whose_hash_is_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unrecorded: bool
+) -> None:
+    folder = EmbeddingIndex.build(np.eye(4), ["a", "b", "c", "d"]).save(tmp_path / "index")
+    if unrecorded:  # meta.json keeps no hash for index.faiss
+        meta = json.loads((folder / "meta.json").read_text())
+        del meta["sha256"]["index.faiss"]
+        (folder / "meta.json").write_text(json.dumps(meta))
+    else:  # the index of another collection of the same dim and count swapped in
+        other = EmbeddingIndex.build(np.random.default_rng(9).normal(size=(4, 4)), list("wxyz"))
+        shutil.copy(other.save(tmp_path / "other") / "index.faiss", folder / "index.faiss")
+
+    def read_index(*args: object) -> None:
+        raise AssertionError("faiss.read_index was called on a file whose hash is wrong")
+
+    monkeypatch.setattr(embedding_index.import_faiss(), "read_index", read_index)
+    expected = "records no sha256" if unrecorded else "records "
+    with pytest.raises(
+        UserError, match=rf"index\.faiss: its sha256 is [0-9a-f]{{12}}, but meta\.json {expected}"
+    ):
+        EmbeddingIndex.load(folder)
+    assert EmbeddingIndex.load(folder, rebuild=True).ids.tolist() == ["a", "b", "c", "d"]
+
+
+def _faiss_version() -> tuple[int, ...]:
+    faiss = embedding_index.import_faiss()
+    return tuple(int(part) for part in faiss.__version__.split(".")[:3]) if faiss else ()
+
+
+REBUILDS = [
+    pytest.param("flat", "faiss", marks=needs_faiss),
+    pytest.param("ivf", "faiss", marks=needs_faiss),
+    pytest.param(
+        "hnsw",
+        "faiss",
+        marks=[
+            needs_faiss,
+            pytest.mark.skipif(
+                _faiss_version() < (1, 15, 1),
+                reason="before FAISS 1.15.1 HNSW may be built in parallel under locks, which "
+                "need not repeat",
+            ),
+        ],
+    ),
+    ("flat", "torch"),
+]
+
+
+@pytest.mark.parametrize("kind,backend", REBUILDS)
+@pytest.mark.parametrize("metric", ["l2", "inner_product"])
+def test_a_rebuilt_index_answers_exactly_like_the_saved_one(
+    tmp_path: Path, kind: str, backend: str, metric: str
+) -> None:
+    reference = _clustered(2000, 16, seed=10)  # IVF: 45 lists trained by k-means; HNSW: 2000 nodes
+    queries = _clustered(50, 16, seed=11)
+    ids = [f"item{i}" for i in range(2000)]
+    built = EmbeddingIndex.build(
+        reference, ids, metric=metric, kind=kind, backend=backend, nprobe=3, ef_search=20
+    )
+    folder = built.save(tmp_path / "index")
+    saved = EmbeddingIndex.load(folder).search(queries, 10)
+    if backend == "faiss":
+        (folder / "index.faiss").write_bytes(b"\x00garbage")  # never opened by a rebuild
+    rebuilt = EmbeddingIndex.load(folder, rebuild=True)
+    assert (rebuilt.kind, rebuilt.metric, rebuilt.backend) == (kind, metric, backend)
+    assert rebuilt.params == built.params
+    found = rebuilt.search(queries, 10)
+    for field in ("distances", "indices", "ids"):
+        assert np.array_equal(getattr(found, field), getattr(saved, field)), field
+    if kind == "flat":
+        _assert_exact_neighbours(found, queries, reference, 10, metric)
+
+
+def test_a_rebuild_reads_only_vectors_that_match_their_hash(tmp_path: Path) -> None:
+    folder = EmbeddingIndex.build(np.eye(4), ["a", "b", "c", "d"]).save(tmp_path / "index")
+    np.save(folder / "embeddings.npy", np.eye(4, dtype=np.float32)[::-1], allow_pickle=False)
+    with pytest.raises(UserError, match=r"embeddings\.npy: its sha256 is .* build the index again"):
+        EmbeddingIndex.load(folder, rebuild=True)
+
+
+def test_a_version_1_folder_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    folder = EmbeddingIndex.build(np.eye(4), ["a", "b", "c", "d"]).save(tmp_path / "index")
+    meta = json.loads((folder / "meta.json").read_text())
+    del meta["sha256"]
+    (folder / "meta.json").write_text(json.dumps({**meta, "version": 1}))
+    for rebuild in (False, True):
+        with pytest.raises(
+            UserError,
+            match=r"meta\.json: index format version 1, .* build the index again \(`embedforge",
+        ):
+            EmbeddingIndex.load(folder, rebuild=rebuild)

@@ -13,7 +13,6 @@ An image folder is fingerprinted by its CSV (names and labels), not by every ima
 which would mean reading the whole folder for each command.
 """
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import pandas as pd
 from embedforge.data.split import HeldOut
 from embedforge.errors import UserError
 from embedforge.files.atomic import atomic_write, atomic_write_text
+from embedforge.files.file_sha256 import file_sha256
 from embedforge.files.run_folder import INPUTS, SPLIT
 from embedforge.recipe import Recipe
 
@@ -39,14 +39,6 @@ class DataPin:
     held_out: HeldOut
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def data_files(recipe: Recipe) -> dict[str, str]:
     """The files a recipe's data section reads, by recipe key (paths as the recipe has them)."""
     data = recipe.data
@@ -59,7 +51,7 @@ def fingerprint_files(files: dict[str, str], run_dir: Path) -> dict[str, dict[st
     prints = {}
     for key, recorded in files.items():
         path = Path(run_dir) / recorded
-        prints[key] = {"path": recorded, "bytes": path.stat().st_size, "sha256": _sha256(path)}
+        prints[key] = {"path": recorded, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
     return prints
 
 

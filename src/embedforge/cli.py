@@ -81,6 +81,12 @@ def _run_ssl_compare(args: argparse.Namespace) -> None:
     )
 
 
+def _run_list(args: argparse.Namespace) -> None:
+    from embedforge.listing import describe
+
+    print(describe(args.stages))
+
+
 def _run_index_build(args: argparse.Namespace) -> None:
     from embedforge.search import Searcher, check_search_folder
 
@@ -225,6 +231,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_overwrite(quickstart, "an earlier quickstart folder")
     quickstart.set_defaults(handler=_run_quickstart)
+
+    listing = commands.add_parser(
+        "list",
+        help="every registered component a recipe can name, with its keys",
+        description="List the losses, encoders, data sources, samplers and view presets a "
+        "recipe accepts: each with a one-line description and its keys (type = default).",
+    )
+    listing.add_argument(
+        "stages", nargs="*", metavar="STAGE",
+        help="losses, encoders, data, samplers or views (default: all)",
+    )  # fmt: skip
+    listing.set_defaults(handler=_run_list)
 
     experiment = commands.add_parser("experiment", help="run a whole comparison")
     experiments = experiment.add_subparsers(dest="experiment", metavar="NAME", required=True)

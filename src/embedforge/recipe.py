@@ -21,7 +21,15 @@ from embedforge.config import Section
 from embedforge.data.source import SetDataConfig, SetSource
 from embedforge.devices import DeviceChoice
 from embedforge.errors import UserError
-from embedforge.registry import DATA_SOURCES, ENCODERS, LOSSES, SET_ENCODERS
+from embedforge.registry import (
+    DATA_SOURCES,
+    ENCODERS,
+    LOSSES,
+    SAMPLERS,
+    SET_ENCODERS,
+    SET_VIEWS,
+    VIEWS,
+)
 
 
 def _is_sets(raw_data: Any) -> bool:
@@ -64,38 +72,15 @@ class ProjectionSection(Section):
     dim: int = Field(gt=0)
 
 
-class SamplerSection(Section):
-    """P classes × K samples per batch (metric learning); absent: plain shuffled batches."""
-
-    p: int = Field(gt=1)
-    k: int = Field(gt=1)
+SamplerSection = SAMPLERS.section("pk")
+"""A batch sampler's section (``embedforge list samplers``); absent: plain shuffled batches."""
 
 
-class ViewsSection(Section):
-    """Image views (see :class:`embedforge.views.image_views.ImageViews`); 0 turns a step off.
-
-    ``pair`` (self-supervised training): ``"both"`` contrasts two random views of each image
-    (the SimCLR paper); ``"one"`` contrasts the image itself with one random view (the dSprites
-    tutorial's setting). ``interpolation``: ``"nearest"`` keeps binary images binary, as
-    torchvision's ``RandomAffine`` (the tutorial's views) does.
-    """
-
-    degrees: float = 0.0
-    translate: float = 0.0
-    scale: tuple[float, float] = (1.0, 1.0)
-    hflip: float = 0.0
-    interpolation: Literal["bilinear", "nearest"] = "bilinear"
-    pair: Literal["both", "one"] = "both"
-
-
-class SetViewsSection(Section):
-    """Set views (see :class:`embedforge.views.set_views.SetViews`); 0 turns a step off."""
-
-    permute: bool = True
-    weight_concentration: float = Field(50.0, ge=0)
-    feature_sigma: float = Field(0.02, ge=0)
-    drop_below: float = Field(0.05, ge=0)
-    drop_probability: float = Field(0.3, ge=0, le=1)
+ViewsSection = VIEWS.section("identity")
+"""Image views: a preset (``embedforge list views``; default ``identity``, no change) and any
+of its options overridden (see :mod:`embedforge.views.image_pipeline`)."""
+SetViewsSection = SET_VIEWS.section("palette")
+"""Set views (see :class:`embedforge.views.set_views.SetViews`); 0 turns a step off."""
 
 
 class OptimizerSection(Section):
@@ -319,11 +304,15 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     node[leaf] = value
 
 
+CHOICE_SECTIONS = ("data", "encoder", "loss", "sampler", "views", "set_views")
+"""The sections that are a registry's choices (pydantic's error paths name the choice too)."""
+
+
 def _describe(error: ValidationError, origin: str) -> str:
     problems = []
     for item in error.errors():
         loc = [str(part) for part in item["loc"]]
-        if loc[:1] in (["loss"], ["encoder"], ["data"]) and len(loc) > 2:
+        if loc[0:1] and loc[0] in CHOICE_SECTIONS and len(loc) > 2:
             loc = [loc[0], *loc[2:]]  # drop the union's tag: loss.<name>.key
         key = ".".join(loc)
         if item["type"] == "extra_forbidden":

@@ -42,12 +42,12 @@ class Entry(Generic[T]):
         """The first line of the config's docstring: what the component is, in one line."""
         return (self.config.__doc__ or "").strip().splitlines()[0] if self.config.__doc__ else ""
 
-    def keys(self) -> list[tuple[str, str, str]]:
+    def options(self) -> list[tuple[str, str, str]]:
         """``(key, type, default or "required")`` of every config key but the name key."""
         return [
             (key, _type_name(field.annotation), _default(field))
             for key, field in self.config.model_fields.items()
-            if key not in ("name", "source")
+            if key not in ("name", "source", "preset")
         ]
 
 
@@ -150,5 +150,8 @@ DATA_SOURCES: Registry[Any] = Registry("data source", ("embedforge.data",), key=
 """Data sources: an :class:`embedforge.data.source.ImageSource` or ``SetSource``."""
 SAMPLERS: Registry[Any] = Registry("sampler", ("embedforge.samplers",))
 """Batch samplers: ``build(config, labels, seed) -> BatchSampler``."""
-VIEWS: Registry[Any] = Registry("view preset", ("embedforge.views",), key="preset")
-"""View presets: a named set of view options a recipe starts from and overrides."""
+VIEWS: Registry[Any] = Registry("image view preset", ("embedforge.views",), key="preset")
+"""Image view presets: ImageViews subclasses a recipe names and overrides (the target is the
+class itself)."""
+SET_VIEWS: Registry[Any] = Registry("set view preset", ("embedforge.views",), key="preset")
+"""Set view presets, as VIEWS for sets."""

@@ -80,7 +80,7 @@ def ddp_results(ddp_dir: Path) -> dict[str, torch.Tensor]:
         "supcon",
         "supcon_uneven",
         "triplet_all",
-        "triplet_hard",
+        "triplet_batch_hard",
         "contrastive",
         "ntxent_projected",
         "supcon_projected",

@@ -4,14 +4,17 @@ import pytest
 import torch
 
 from embedforge.views.batch_rows import BatchRows
+from embedforge.views.image_pipeline import ImageViews
 from embedforge.views.image_views import (
-    ImageViews,
     colour_jitter,
     gaussian_blur,
     random_affine,
     random_flip,
+    random_grayscale,
     random_resized_crop,
+    random_solarize,
 )
+from embedforge.views.presets import BYOLViews, SimCLRViews
 
 VIEWS = {
     "affine": lambda x, g, rows=None: random_affine(
@@ -22,8 +25,15 @@ VIEWS = {
     "jitter": lambda x, g, rows=None: colour_jitter(
         x, g, brightness=0.4, contrast=0.4, saturation=0.4, rows=rows
     ),
+    "jitter_sometimes": lambda x, g, rows=None: colour_jitter(
+        x, g, brightness=0.4, saturation=0.4, probability=0.5, rows=rows
+    ),
     "blur": lambda x, g, rows=None: gaussian_blur(x, g, sigma=(0.5, 2.0), rows=rows),
+    "grayscale": lambda x, g, rows=None: random_grayscale(x, g, probability=0.5, rows=rows),
+    "solarize": lambda x, g, rows=None: random_solarize(x, g, probability=0.5, rows=rows),
     "pipeline": ImageViews(hflip=0.5, crop_scale=(0.5, 1.0), brightness=0.3, blur_sigma=(0.1, 1)),
+    "simclr": SimCLRViews(),
+    "byol_second": BYOLViews().second_view(),
 }
 
 
@@ -161,8 +171,9 @@ def test_nearest_interpolation_keeps_binary_images_binary(crop):
     """Binary shapes (dSprites) stay binary under nearest resampling, as in torchvision;
     bilinear resampling greys their edges (what the probe's clean images never show)."""
     x = (images(batch=16, channels=1, height=32, width=32) > 0.7).float()
-    nearest = ImageViews(crop_scale=crop, interpolation="nearest")
-    bilinear = ImageViews(crop_scale=crop)
+    affine = {"degrees": 90.0, "translate": 0.2, "scale": (0.8, 1.2)}  # the tutorial's
+    nearest = ImageViews(crop_scale=crop, interpolation="nearest", **affine)
+    bilinear = ImageViews(crop_scale=crop, **affine)
     out = nearest(x, torch.Generator().manual_seed(0))
     assert set(out.unique().tolist()) <= {0.0, 1.0}
     grey = bilinear(x, torch.Generator().manual_seed(0))

@@ -1,5 +1,1 @@
-"""The trainer, the PK sampler, distributed helpers and checkpoints."""
-
-from embedforge.train.pk_sampler import PKSampler
-
-__all__ = ["PKSampler"]
+"""The trainer, its tasks, distributed helpers and the recipe-to-parts builders."""

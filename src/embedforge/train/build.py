@@ -19,7 +19,7 @@ from embedforge.losses import (
 )
 from embedforge.recipe import Recipe
 from embedforge.registry import DATA_SOURCES, ENCODERS, LOSSES, SET_ENCODERS
-from embedforge.views.image_views import ImageViews
+from embedforge.views.image_pipeline import ImageViews
 from embedforge.views.set_views import SetViews
 
 
@@ -50,7 +50,7 @@ def build_set_encoder(section: Section, *, in_features: int) -> nn.Module:
 
 def build_set_views(recipe: Recipe) -> SetViews:
     """The recipe's set views (the :class:`SetViews` defaults when the section is absent)."""
-    return SetViews(**recipe.set_views.model_dump()) if recipe.set_views else SetViews()
+    return recipe.set_views or SetViews()
 
 
 def build_model(recipe: Recipe, *, image_size: int, in_channels: int) -> nn.Sequential:
@@ -98,9 +98,8 @@ def build_loss(
 
 
 def build_views(recipe: Recipe) -> ImageViews | None:
-    if recipe.views is None:
-        return None
-    return ImageViews(**recipe.views.model_dump(exclude={"pair"}))
+    """The recipe's image views (the section is the pipeline), or None without a section."""
+    return recipe.views
 
 
 def build_optimizer(recipe: Recipe, model: nn.Module, loss: nn.Module) -> torch.optim.Optimizer:

@@ -28,9 +28,9 @@ from embedforge.data.prefetch import prefetch
 from embedforge.data.split import ImageSplit
 from embedforge.evaluate.retrieval import retrieval_metrics
 from embedforge.recipe import Recipe
+from embedforge.registry import SAMPLERS
 from embedforge.train.build import build_loss, build_model, build_views
 from embedforge.train.distributed import gather_with_grad, global_batch_loss, world_size
-from embedforge.train.pk_sampler import PKSampler
 from embedforge.train.precision import in_float32
 from embedforge.train.task import rank_rows, rank_slice, shuffled_batches
 
@@ -72,6 +72,7 @@ class ImageTask:
         self.calls = type(recipe.loss).calls  # how the loss is called (LossConfig.calls)
         self.views = build_views(recipe)
         self.both_views = recipe.views is None or recipe.views.pair == "both"
+        self.second_views = self.views.second_view() if self.views else None  # BYOL: asymmetric
         self.self_supervised = recipe.train.self_supervised
         self.split, self.device, self.seed = split, device, recipe.train.seed
         self.held_out, self.fingerprint = split.held_out, split.fingerprint()
@@ -79,9 +80,8 @@ class ImageTask:
         self.sampler = None
         self.batch_size = recipe.train.batch_size
         if recipe.sampler is not None:
-            self.sampler = PKSampler(
-                split.train_labels, p=recipe.sampler.p, k=recipe.sampler.k, seed=self.seed
-            )
+            build_sampler = SAMPLERS[recipe.sampler.name].target
+            self.sampler = build_sampler(recipe.sampler, split.train_labels, self.seed)
             self.batch_size = self.sampler.batch_size
         if self.batch_size % world_size():
             raise ValueError(
@@ -119,7 +119,7 @@ class ImageTask:
         if self.self_supervised:
             both = self.views is not None and self.both_views
             first = self.views(images, generator, rows) if both else images
-            second = self.views(images, generator, rows) if self.views else images
+            second = self.second_views(images, generator, rows) if self.views else images
             return global_batch_loss(self.loss_fn, self.model(first), self.model(second))
         inputs = self.views(images, generator, rows) if self.views else images
         return global_batch_loss(self.loss_fn, self.model(inputs), labels)

@@ -21,7 +21,6 @@ are. Angles are in degrees, positive = counter-clockwise as displayed (``torch.r
 """
 
 import math
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -188,9 +187,12 @@ def colour_jitter(
     brightness: float = 0.0,
     contrast: float = 0.0,
     saturation: float = 0.0,
+    probability: float = 1.0,
     rows: BatchRows | None = None,
 ) -> Tensor:
     """Scale brightness, contrast and saturation of each image by its own random factors.
+
+    With ``probability`` < 1 each image is jittered or left as it is (SimCLR jitters 80%).
 
     Each strength ``s`` draws a factor uniform in [max(0, 1 - s), 1 + s]: brightness multiplies
     the pixels, contrast blends with the image's mean grey level, saturation with its grey
@@ -203,6 +205,8 @@ def colour_jitter(
     True
     """
     rows = _rows(images, rows)
+    original = images
+    apply = _coin(generator, rows, probability, images) if probability < 1 else None
 
     def factor(strength: float) -> Tensor:
         low = max(0.0, 1.0 - strength)
@@ -216,7 +220,49 @@ def colour_jitter(
     if saturation > 0 and images.shape[1] == 3:
         grey = _grey(images)  # (B, 1, H, W)
         images = (grey + factor(saturation) * (images - grey)).clamp(0, 1)
-    return images
+    return images if apply is None else torch.where(apply[:, None, None, None], images, original)
+
+
+def random_grayscale(
+    images: Tensor,
+    generator: torch.Generator,
+    *,
+    probability: float = 0.2,
+    rows: BatchRows | None = None,
+) -> Tensor:
+    """Turn each 3-channel image grey (kept as 3 equal channels) with ``probability``, as
+    torchvision's ``RandomGrayscale``; 1-channel images are returned as they are.
+    ``(B, C, H, W)`` -> same.
+
+    >>> x = torch.rand(2, 3, 4, 4)
+    >>> y = random_grayscale(x, torch.Generator(), probability=1.0)
+    >>> bool((y[:, 0] == y[:, 1]).all() and (y[:, 1] == y[:, 2]).all())
+    True
+    """
+    if images.shape[1] != 3:
+        return images
+    apply = _coin(generator, _rows(images, rows), probability, images)[:, None, None, None]
+    return torch.where(apply, _grey(images).expand_as(images), images)
+
+
+def random_solarize(
+    images: Tensor,
+    generator: torch.Generator,
+    *,
+    probability: float = 0.2,
+    threshold: float = 0.5,
+    rows: BatchRows | None = None,
+) -> Tensor:
+    """Invert the pixels at or above ``threshold`` of each image with ``probability``, as
+    torchvision's ``RandomSolarize`` (BYOL's second view). ``(B, C, H, W)`` -> same.
+
+    >>> x = torch.tensor([[[[0.25, 0.75]]]])
+    >>> random_solarize(x, torch.Generator(), probability=1.0).tolist()
+    [[[[0.25, 0.25]]]]
+    """
+    apply = _coin(generator, _rows(images, rows), probability, images)[:, None, None, None]
+    solarized = torch.where(images >= threshold, 1.0 - images, images)
+    return torch.where(apply, solarized, images)
 
 
 def gaussian_blur(
@@ -259,77 +305,3 @@ def gaussian_blur(
     x = F.conv2d(x, kernel[:, None, None, :], groups=batch * channels)  # horizontal
     x = F.conv2d(x, kernel[:, None, :, None], groups=batch * channels)  # vertical
     return x.reshape(batch, channels, height, width)
-
-
-@dataclass(frozen=True)
-class ImageViews:
-    """The image view pipeline; a step is skipped when its strength is 0 (or its range None).
-
-    Order: resized crop, affine, flips, colour jitter, blur. The defaults are the dSprites
-    SimCLR tutorial's views (random affine: 90°, translate 0.2, scale 0.8–1.2), the rest off.
-
-    >>> views = ImageViews(hflip=0.5)
-    >>> x = torch.rand(4, 1, 16, 16)
-    >>> views(x, torch.Generator().manual_seed(0)).shape
-    torch.Size([4, 1, 16, 16])
-    """
-
-    degrees: float | tuple[float, float] = 90.0  # ±degrees, or a (low, high) range
-    translate: float = 0.2  # fraction of width / height
-    scale: tuple[float, float] = (0.8, 1.2)
-    hflip: float = 0.0  # probability
-    vflip: float = 0.0  # probability
-    crop_scale: tuple[float, float] | None = None  # area fraction, e.g. (0.08, 1.0)
-    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    brightness: float = 0.0
-    contrast: float = 0.0
-    saturation: float = 0.0
-    blur_sigma: tuple[float, float] | None = None  # pixels, e.g. (0.1, 2.0)
-    blur_probability: float = 0.5
-    interpolation: Interpolation = "bilinear"  # of the crop and the affine step
-
-    def __call__(
-        self, images: Tensor, generator: torch.Generator, rows: BatchRows | None = None
-    ) -> Tensor:
-        """Views of ``images``, rows ``rows`` of a global batch (by default the whole batch)."""
-        if self.crop_scale is not None:
-            images = random_resized_crop(
-                images,
-                generator,
-                scale=self.crop_scale,
-                ratio=self.crop_ratio,
-                interpolation=self.interpolation,
-                rows=rows,
-            )
-        if self.degrees not in (0, (0, 0)) or self.translate > 0 or self.scale != (1.0, 1.0):
-            images = random_affine(
-                images,
-                generator,
-                degrees=self.degrees,
-                translate=self.translate,
-                scale=self.scale,
-                interpolation=self.interpolation,
-                rows=rows,
-            )
-        if self.hflip > 0 or self.vflip > 0:
-            images = random_flip(
-                images, generator, horizontal=self.hflip, vertical=self.vflip, rows=rows
-            )
-        if self.brightness > 0 or self.contrast > 0 or self.saturation > 0:
-            images = colour_jitter(
-                images,
-                generator,
-                brightness=self.brightness,
-                contrast=self.contrast,
-                saturation=self.saturation,
-                rows=rows,
-            )
-        if self.blur_sigma is not None and self.blur_probability > 0:
-            images = gaussian_blur(
-                images,
-                generator,
-                sigma=self.blur_sigma,
-                probability=self.blur_probability,
-                rows=rows,
-            )
-        return images

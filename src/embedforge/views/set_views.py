@@ -9,12 +9,15 @@ the row weights (as :func:`embedforge.data.read_palettes` lays them out); the
 other columns are features.
 """
 
-from dataclasses import dataclass
+from typing import Literal
 
 import torch
+from pydantic import Field
 from torch import Tensor
 
+from embedforge.config import Section
 from embedforge.data.set_batch import SetBatch
+from embedforge.registry import SET_VIEWS
 
 
 def permute_rows(batch: SetBatch, generator: torch.Generator) -> SetBatch:
@@ -79,9 +82,11 @@ def _with_weights(batch: SetBatch, weights: Tensor) -> SetBatch:
     return SetBatch(values, batch.mask)
 
 
-@dataclass(frozen=True)
-class SetViews:
-    """The view pipeline; each step is skipped when its strength is 0.
+class SetViews(Section):
+    """Palette views: rows permuted, shares Dirichlet-jittered, colour noise, light rows dropped.
+
+    Each step is skipped when its strength is 0. The same defaults in a recipe (``set_views:
+    {}``, or the section left out) and in Python.
 
     >>> views = SetViews()
     >>> batch = SetBatch(torch.rand(3, 4, 4), torch.ones(3, 4, dtype=torch.bool))
@@ -90,11 +95,14 @@ class SetViews:
     (torch.Size([3, 4, 4]), True)
     """
 
+    preset: Literal["palette"] = "palette"
     permute: bool = True
-    weight_concentration: float = 50.0  # Dirichlet concentration; 0 turns weight jitter off
-    feature_sigma: float = 0.02  # colour noise (features scaled to about [0, 1])
-    drop_below: float = 0.05  # rows lighter than this may be dropped
-    drop_probability: float = 0.3
+    weight_concentration: float = Field(
+        50.0, ge=0, description="Dirichlet concentration; 0 turns weight jitter off"
+    )
+    feature_sigma: float = Field(0.02, ge=0, description="colour noise (features about [0, 1])")
+    drop_below: float = Field(0.05, ge=0, description="rows lighter than this may be dropped")
+    drop_probability: float = Field(0.3, ge=0, le=1)
 
     def __call__(self, batch: SetBatch, generator: torch.Generator) -> SetBatch:
         if self.permute:
@@ -108,3 +116,6 @@ class SetViews:
                 batch, below=self.drop_below, probability=self.drop_probability, generator=generator
             )
         return batch
+
+
+SET_VIEWS.register(SetViews)(SetViews)

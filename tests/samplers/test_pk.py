@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from embedforge.train.pk_sampler import PKSampler
+from embedforge.samplers.pk import PKSampler
 
 
 def _labels(seed: int, n: int, num_classes: int) -> np.ndarray:

@@ -29,10 +29,15 @@ seed and take its share of :meth:`PKSampler.batches` (e.g. every
 """
 
 from collections.abc import Iterator, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch.utils.data import Sampler
+
+from embedforge.config import Section
+from embedforge.registry import SAMPLERS
 
 
 class PKSampler(Sampler[int]):
@@ -133,3 +138,16 @@ def _draw(indices: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
         return rng.choice(indices, size=k, replace=False)
     repeats = rng.choice(indices, size=k - len(indices), replace=True)
     return np.concatenate([rng.permutation(indices), repeats])
+
+
+class PKConfig(Section):
+    """P classes × K items per batch, so in-batch miners always find positives."""
+
+    name: Literal["pk"] = "pk"
+    p: int = Field(gt=1, description="classes per batch")
+    k: int = Field(gt=1, description="items per class")
+
+
+@SAMPLERS.register(PKConfig)
+def build(config: PKConfig, labels: "torch.Tensor", seed: int) -> PKSampler:
+    return PKSampler(labels, p=config.p, k=config.k, seed=seed)

@@ -115,6 +115,7 @@ def test_a_saved_run_evaluates_from_anywhere_once_its_process_is_gone(
     """The run keeps its table; its metrics are the same every time and its validation loss is
     the one training logged for the best epoch (the projection head is reloaded, eval mode)."""
     from embedforge.evaluate.evaluate_run import evaluate_run
+    from embedforge.evaluate.projection import Projection
 
     model = PaletteEmbedder(**SMALL, run_dir=tmp_path / "fitted").fit(rows)
     saved = model.save(tmp_path / "saved")
@@ -124,6 +125,12 @@ def test_a_saved_run_evaluates_from_anywhere_once_its_process_is_gone(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
+    # the report's UMAP map (10-40 s compiling numba on a first call) is tested in
+    # tests/evaluate; a stand-in keeps this file fast
+    monkeypatch.setattr(
+        "embedforge.evaluate.report.umap_2d",
+        lambda x, seed: Projection(x[:, :2].numpy(), np.arange(len(x))),
+    )
     first, second = evaluate_run(saved), evaluate_run(saved)
     assert first == second
     assert first["view_matching"]["validation_loss"] == pytest.approx(logged, rel=1e-6)

@@ -1,4 +1,8 @@
+import functools
+import re
 import shutil
+import unittest
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +14,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from embedforge import PaletteEmbedder
 from embedforge.cli import main
@@ -238,3 +243,74 @@ def test_in_a_pipeline_the_next_steps_see_one_row_per_object(
     likes = synthetic_palettes(150, seed=9).likes.sort_index()  # one value per object
     regression = make_pipeline(PaletteEmbedder(**TINY), StandardScaler(), Ridge())
     assert regression.fit(rows, likes.to_numpy()).predict(rows).shape == (150,)
+
+
+# scikit-learn's estimator checks that cannot apply: each feeds a random numeric array
+# (n, f) -- or a 1-d one, or a sparse one -- and expects n rows back, where PaletteEmbedder
+# maps a table of palette rows to one row per object. The test below requires each of them
+# to fail because fit refused the array, and every other check to pass. In brackets: what
+# stands for them on palette tables.
+ARRAYS = "fits on a random numeric array (n, f), expecting n rows back"
+DO_NOT_APPLY = {
+    "check_estimators_dtypes": f"{ARRAYS}, in float32/int32/int64",
+    "check_complex_data": f"{ARRAYS} of complex numbers",
+    "check_dtype_object": f"{ARRAYS} of dtype object",
+    "check_estimators_empty_data_messages": "an empty array (an empty table: 'no rows')",
+    "check_pipeline_consistency": f"{ARRAYS} (the pipeline test above)",
+    "check_estimators_nan_inf": "an array with NaN and inf (a table's NaN is named by cell)",
+    "check_estimators_pickle": f"{ARRAYS} (runs are saved as folders: save / load)",
+    "check_f_contiguous_array_estimator": "a Fortran-ordered array",
+    "check_estimators_overwrite_params": ARRAYS,
+    "check_dont_overwrite_parameters": ARRAYS,
+    "check_estimators_fit_returns_self": ARRAYS,
+    "check_readonly_memmap_input": "a read-only memory-mapped array",
+    "check_n_features_in_after_fitting": f"{ARRAYS} (n_features_in_: the table's columns)",
+    "check_positive_only_tag_during_fit": "the iris array, centred",
+    "check_fit_score_takes_y": ARRAYS,
+    "check_transformer_data_not_an_array": "an array-like wrapper of a numeric array",
+    "check_transformer_general": ARRAYS,
+    "check_methods_sample_order_invariance": f"{ARRAYS} (row order: test_embed.py)",
+    "check_methods_subset_invariance": ARRAYS,
+    "check_fit2d_1sample": "a (1, f) array",
+    "check_fit2d_1feature": "an (n, 1) array",
+    "check_dict_unchanged": ARRAYS,
+    "check_fit_idempotent": f"{ARRAYS} (a seeded refit: the reproducibility test above)",
+    "check_fit_check_is_fitted": ARRAYS,
+    "check_n_features_in": ARRAYS,
+    "check_fit1d": "a 1-d array",
+    "check_fit2d_predict1d": f"{ARRAYS}, then a 1-d one",
+    "check_array_api_input": "array-API arrays (skipped unless SCIPY_ARRAY_API is set)",
+}
+
+
+def _check_name(check: Callable) -> str:
+    while isinstance(check, functools.partial):
+        check = check.func
+    return check.__name__
+
+
+def _refused_the_array(error: BaseException | None) -> bool:
+    while error is not None:
+        if isinstance(error, TypeError) and "reads a table of palette rows" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+@parametrize_with_checks([PaletteEmbedder(**TINY)])
+def test_scikit_learn_estimator_checks(estimator: PaletteEmbedder, check: Callable) -> None:
+    if _check_name(check) not in DO_NOT_APPLY:
+        check(estimator)
+        return
+    try:
+        check(estimator)
+    except unittest.SkipTest:
+        raise
+    except Exception as error:  # the check's own error: it must come from refusing an array
+        assert _refused_the_array(error), f"failed for another reason: {error!r}"
+    else:
+        pytest.fail(f"{_check_name(check)} passes: take it off DO_NOT_APPLY")
+
+
+def test_the_class_docstring_lists_the_checks_that_do_not_apply() -> None:
+    assert set(re.findall(r"\bcheck_\w+", PaletteEmbedder.__doc__ or "")) == set(DO_NOT_APPLY)

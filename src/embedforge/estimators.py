@@ -116,6 +116,26 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
     three: ``run_dir`` comes back as None (a refit writes a fresh temporary run, never over
     the loaded one), ``overwrite`` and ``progress`` as False.
 
+    **scikit-learn's estimator checks** (``sklearn.utils.estimator_checks``, run in
+    ``tests/test_estimators.py``). Those that apply pass: cloning, the repr, tags, no
+    attributes set in ``__init__``, ``get_params`` / ``set_params``, defaults that construct,
+    mixin order, errors only at ``fit``, ``NotFittedError`` before ``fit``, a clear refusal
+    of sparse input. The others feed a random numeric array of shape ``(n, f)`` (or a 1-d,
+    empty, complex, read-only or array-API one) and expect ``n`` rows back; they cannot apply
+    to an estimator that maps a table of palette rows to one row per object, and fail where
+    ``fit`` refuses the array (the tests check what they stand for on palette tables):
+    check_estimators_dtypes, check_complex_data, check_dtype_object,
+    check_estimators_empty_data_messages, check_pipeline_consistency,
+    check_estimators_nan_inf, check_estimators_pickle, check_f_contiguous_array_estimator,
+    check_estimators_overwrite_params, check_dont_overwrite_parameters,
+    check_estimators_fit_returns_self, check_readonly_memmap_input,
+    check_n_features_in_after_fitting, check_positive_only_tag_during_fit,
+    check_fit_score_takes_y, check_transformer_data_not_an_array, check_transformer_general,
+    check_methods_sample_order_invariance, check_methods_subset_invariance,
+    check_fit2d_1sample, check_fit2d_1feature, check_dict_unchanged, check_fit_idempotent,
+    check_fit_check_is_fitted, check_n_features_in, check_fit1d, check_fit2d_predict1d,
+    check_array_api_input.
+
     Example (training takes a while, so it is not run here)::
 
         from embedforge import PaletteEmbedder

@@ -73,6 +73,7 @@ def test_every_folder_writer_refuses_a_users_folder(
     assert _checksums(users_folder) == before
 
 
+@pytest.mark.filterwarnings("ignore:.*cannot express this run's recipe")  # a CLI recipe
 def test_python_writers_refuse_a_users_folder(
     users_folder: Path, run_dir: Path, palette_csv: Path
 ) -> None:

@@ -52,7 +52,7 @@ import re
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -101,6 +101,7 @@ class Palettes:
             (or the generic layout's feature columns).
         num_renormalised: objects whose weights did not sum to 1 within the tolerance.
         num_truncated: objects that had more than ``max_rows`` rows.
+        columns: the table's column names as read (a file's header, a DataFrame's columns).
 
     >>> df = pd.DataFrame({"object_id": ["b", "a", "a"], "ratio": [1.0, 0.25, 0.75],
     ...                    "color_r": [255, 0, 255], "color_g": [0, 0, 255],
@@ -108,6 +109,8 @@ class Palettes:
     >>> palettes = read_palettes(df)
     >>> palettes.ids.tolist(), palettes.feature_names, len(palettes)
     (['a', 'b'], ('weight', 'r', 'g', 'b'), 2)
+    >>> palettes.columns
+    ('object_id', 'ratio', 'color_r', 'color_g', 'color_b')
     >>> palettes.sets.values[0].tolist()  # object 'a': heaviest row (white) first
     [[0.75, 1.0, 1.0, 1.0], [0.25, 0.0, 0.0, 0.0]]
     >>> palettes.sets.mask.tolist()
@@ -119,6 +122,7 @@ class Palettes:
     feature_names: tuple[str, ...]
     num_renormalised: int
     num_truncated: int
+    columns: tuple[Hashable, ...]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -298,6 +302,7 @@ def _pack(
         feature_names=names,
         num_renormalised=int((np.abs(totals - 1.0) > tolerance).sum()),
         num_truncated=int((counts > max_rows).sum()),
+        columns=tuple(table.frame.columns),
     )
 
 

@@ -314,3 +314,13 @@ def test_scikit_learn_estimator_checks(estimator: PaletteEmbedder, check: Callab
 
 def test_the_class_docstring_lists_the_checks_that_do_not_apply() -> None:
     assert set(re.findall(r"\bcheck_\w+", PaletteEmbedder.__doc__ or "")) == set(DO_NOT_APPLY)
+
+
+def test_the_encoder_names_it_accepts_are_the_set_encoder_registry(rows: pd.DataFrame) -> None:
+    from embedforge.registry import SET_ENCODERS
+
+    with pytest.raises(UserError, match="encoder 'small_cnn' is not a set encoder") as error:
+        PaletteEmbedder(encoder="small_cnn", epochs=1).fit(rows)
+    assert all(name in str(error.value) for name in SET_ENCODERS.names())
+    for name in SET_ENCODERS.names():
+        assert PaletteEmbedder(encoder=name)._recipe(seed=0).encoder.name == name

@@ -80,7 +80,8 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
         encoder, dim, epochs, batch_size, lr, temperature, projection, colour_space,
             id_column, weight_column, feature_columns: the recipe's ``encoder.name``,
             ``encoder.dim``, ``train.epochs``, ``train.batch_size``, ``optimizer.lr``,
-            ``loss.temperature``, ``projection``, and the ``data`` section's keys.
+            ``loss.temperature``, ``projection``, and the ``data`` section's keys;
+            ``encoder`` is any registered set encoder (``embedforge list encoders``).
         random_state: the seed of everything random in training (the recipe's
             ``train.seed`` and ``data.seed``: initial weights, batches, views, the held-out
             subset). An int is used as it is. ``None`` (or a ``numpy.random.RandomState``)
@@ -151,7 +152,7 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        encoder: Literal["set_transformer", "deep_sets", "raster_cnn"] = "set_transformer",
+        encoder: str = "set_transformer",
         dim: int = 64,
         epochs: int = 10,
         batch_size: int = 512,
@@ -335,7 +336,13 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
         """The recipe ``fit`` trains: these arguments over the palette defaults, with
         ``seed`` (``fit`` passes its table to the trainer, which keeps a copy in the run)."""
         from embedforge.recipe import parse_recipe
+        from embedforge.registry import SET_ENCODERS
 
+        if self.encoder not in SET_ENCODERS:
+            raise UserError(
+                f"PaletteEmbedder: encoder {self.encoder!r} is not a set encoder; expected one "
+                f"of {', '.join(SET_ENCODERS.names())}"
+            )
         return parse_recipe(
             {
                 "data": {

@@ -13,13 +13,15 @@ import torch
 
 from embedforge.cli import main
 from embedforge.errors import UserError
+from embedforge.files.run_folder import BEST, LAST
 from embedforge.files.state import load_state
 from embedforge.losses import ArcFaceLoss
 from embedforge.recipe import load_recipe, parse_recipe
+from embedforge.train import run_log as run_log_module
 from embedforge.train import trainer as trainer_module
 from embedforge.train.build import build_model, build_optimizer, check_optimizer_covers
 from embedforge.train.image_task import ImageTask
-from embedforge.train.trainer import BEST, LAST, build_task, train
+from embedforge.train.trainer import build_task, train
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 SMALL = {
@@ -80,7 +82,7 @@ def test_mixed_precision_loop_trains_clips_and_resumes(
     whole = train(recipe, tmp_path / "whole", progress=False)
     assert all(math.isfinite(row["loss"]) for row in whole.history)
     assert load_state(tmp_path / "whole" / LAST)["scaler"]["scale"] > 0  # checkpointed
-    save_state = trainer_module.save_state
+    save_state = run_log_module.save_state
 
     def killed_after_first_resume_point(path: Path, state: dict) -> None:
         save_state(path, state)
@@ -88,7 +90,7 @@ def test_mixed_precision_loop_trains_clips_and_resumes(
             raise Killed
 
     with monkeypatch.context() as patch:
-        patch.setattr(trainer_module, "save_state", killed_after_first_resume_point)
+        patch.setattr(run_log_module, "save_state", killed_after_first_resume_point)
         with pytest.raises(Killed):
             train(recipe, tmp_path / "resumed", progress=False)
     resumed = train(recipe, tmp_path / "resumed", resume=True, progress=False)
@@ -126,13 +128,13 @@ def test_resuming_under_an_edited_recipe_is_refused_naming_the_keys(tmp_path: Pa
 def _record_saves(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     """(file name, epoch) of every checkpoint the trainer writes from now on."""
     saves: list[tuple[str, int]] = []
-    save_state = trainer_module.save_state
+    save_state = run_log_module.save_state
 
     def recording(path: Path, state: dict) -> None:
         saves.append((path.name, state["epoch"]))
         save_state(path, state)
 
-    monkeypatch.setattr(trainer_module, "save_state", recording)
+    monkeypatch.setattr(run_log_module, "save_state", recording)
     return saves
 
 

@@ -27,6 +27,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from embedforge.devices import DeviceChoice, resolve_device
 from embedforge.errors import UserError
 from embedforge.train.precision import in_float32
 
@@ -206,6 +207,29 @@ def global_batch_loss(loss_fn: nn.Module, embeddings: Tensor, labels_or_view: Te
     return in_float32(loss_fn, gather_with_grad(embeddings), other)
 
 
+def start_processes(choice: DeviceChoice, setting: str) -> torch.device:
+    """The device to train on, after joining torchrun's process group if there is one.
+
+    ``choice`` (auto/cpu/cuda) is resolved by :func:`embedforge.devices.resolve_device`
+    (``setting`` names it in errors); the backend follows the device (NCCL on GPUs, gloo
+    on the CPU), and each rank takes its local GPU.
+    """
+    cuda = resolve_device(choice, setting) == "cuda"
+    setup_from_env("nccl" if cuda else "gloo")
+    return torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
+
+
+def wrap_model(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` in DistributedDataParallel under torchrun (on GPUs with synchronous batch
+    norm; torch's SyncBatchNorm refuses CPU tensors, so there it stays per rank); as it is
+    on one process."""
+    if not is_distributed():
+        return model
+    if device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return nn.parallel.DistributedDataParallel(model, gradient_as_bucket_view=True)
+
+
 __all__ = [
     "broadcast_metrics",
     "cleanup",
@@ -216,5 +240,7 @@ __all__ = [
     "is_main_process",
     "rank",
     "setup_from_env",
+    "start_processes",
     "world_size",
+    "wrap_model",
 ]

@@ -31,6 +31,7 @@ from embedforge.recipe import Recipe
 from embedforge.registry import SAMPLERS
 from embedforge.train.build import build_loss, build_model, build_views
 from embedforge.train.distributed import gather_with_grad, global_batch_loss, world_size
+from embedforge.train.hooks import TrainingHooks
 from embedforge.train.precision import in_float32
 from embedforge.train.task import rank_rows, rank_slice, shuffled_batches
 
@@ -59,7 +60,7 @@ def embed_images(
     return torch.cat([model(chunk.to(device)).float().cpu() for chunk in chunks])
 
 
-class ImageTask:
+class ImageTask(TrainingHooks):
     """Images from a train/test split; validation is retrieval of test images against train."""
 
     def __init__(self, recipe: Recipe, split: ImageSplit, device: torch.device) -> None:

@@ -42,6 +42,7 @@ from embedforge.evaluate.retrieval import retrieval_metrics
 from embedforge.recipe import Recipe
 from embedforge.train.build import build_loss, build_set_encoder, build_set_views
 from embedforge.train.distributed import gather_with_grad, world_size
+from embedforge.train.hooks import TrainingHooks
 from embedforge.train.precision import in_float32
 from embedforge.train.task import rank_slice, shuffled_batches
 
@@ -104,7 +105,7 @@ def embed_sets(
     return forward_by_size(model, sets, chunk=batch, device=device, progress=progress).cpu()
 
 
-class SetTask:
+class SetTask(TrainingHooks):
     """Palettes as a :class:`~embedforge.train.task.TrainingTask` (two views, no labels).
 
     >>> from embedforge.recipe import parse_recipe

@@ -51,10 +51,12 @@ def rank_slice(global_batch: Batch) -> Batch:
 
 
 class TrainingTask(Protocol):
+    """What the loop (:mod:`embedforge.train.loop`) asks of a kind of data; with the
+    :class:`~embedforge.train.hooks.TrainingHooks` methods (no-ops unless a method adds
+    steps or state of its own)."""
+
     model: nn.Module  # what is checkpointed and later embeds
     loss_fn: nn.Module  # may hold parameters (ArcFace's class weights)
-    held_out: HeldOut  # the split, by item id (recorded in the run folder)
-    fingerprint: str  # of the split's items (see embedforge.data.split.fingerprint)
 
     def num_batches(self) -> int:
         """Batches per epoch (for the schedule)."""
@@ -75,3 +77,18 @@ class TrainingTask(Protocol):
     def validate(self) -> dict[str, float]:
         """Metrics on held-out data, under their PML names where PML has them."""
         ...
+
+    def after_optimizer_step(self) -> None: ...
+
+    def on_epoch_end(self, epoch: int) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class RecipeTask(TrainingTask, Protocol):
+    """A task built from a recipe's data source, whose run records what it trains on."""
+
+    held_out: HeldOut  # the split, by item id (recorded in the run folder)
+    fingerprint: str  # of the split's items (see embedforge.data.split.fingerprint)

@@ -1,36 +1,24 @@
-"""The one training loop every recipe runs: views, forward, loss, backward, step, log.
+"""``train(recipe, run_dir)``: a recipe's run, through the one loop (:mod:`embedforge.train.loop`).
 
-The step is visible in one screen; accumulation, clipping, mixed precision and
-checkpointing are a few plain lines each. Every epoch re-seeds all randomness
-from (seed, epoch), so a run resumed from its last checkpoint (written at the
-end of an epoch, at most every ``train.checkpoint_interval_s``) continues exactly
-as the uninterrupted run would have.
-
-Under ``torchrun`` the model is wrapped in DistributedDataParallel (on GPUs
-with synchronous batch norm, so statistics span the global batch; on the CPU
-batch norm stays per rank, torch's SyncBatchNorm refusing CPU tensors), each
-rank trains on its slice of every global batch with the views one process would
-draw for it, rank 0's validation metrics decide the best epoch and an early stop
-on every rank, and rank 0 alone writes the run folder.
+This module is the run around the loop: the folder (checked before anything is written,
+then marked, the recipe and what it was trained on recorded), the task the recipe's data
+source calls for, the optimizer, and ``--resume``. Under ``torchrun`` the model is wrapped in
+DistributedDataParallel (on GPUs with synchronous batch norm, so statistics span the global
+batch; on the CPU batch norm stays per rank, torch's SyncBatchNorm refusing CPU tensors),
+each rank trains on its slice of every global batch with the views one process would draw
+for it, rank 0's validation metrics decide the best epoch and an early stop on every rank,
+and rank 0 alone writes the run folder.
 """
 
-import json
 import math
 import os
 import shutil
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 import pandas as pd
 import torch
-from torch import nn
-from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
 
 from embedforge.data.split import HeldOut, ImageSplit
-from embedforge.devices import resolve_device
 from embedforge.errors import UserError
 from embedforge.files.atomic import atomic_write, atomic_write_text
 from embedforge.files.data_pin import (
@@ -44,41 +32,25 @@ from embedforge.files.data_pin import (
 )
 from embedforge.files.markers import clear_folder, prepare_folder, write_marker
 from embedforge.files.run_folder import (
-    BEST,
     DATA,
-    HISTORY,
     LAST,
     RECIPE,
     RUN,
-    TENSORBOARD,
     pin_paths,
-    read_history,
     resolve_paths,
 )
-from embedforge.files.state import load_state, save_state
 from embedforge.recipe import Recipe, TrainSection, load_recipe, recipe_differences
+from embedforge.train.best_epoch import BestEpoch
 from embedforge.train.build import build_data, build_optimizer, build_palettes, build_schedule
-from embedforge.train.distributed import (
-    broadcast_metrics,
-    cleanup,
-    is_main_process,
-    setup_from_env,
-)
-from embedforge.train.finite_loss import FiniteLossGuard
+from embedforge.train.distributed import cleanup, is_main_process, start_processes, wrap_model
 from embedforge.train.image_task import ImageTask
+from embedforge.train.loop import LoopSettings, TrainResult, restore, run_epochs, unwrapped
+from embedforge.train.optimization import Optimization
+from embedforge.train.run_log import RunLog
 from embedforge.train.set_task import SetTask
-from embedforge.train.task import TrainingTask, epoch_seed
+from embedforge.train.task import RecipeTask
 
 PaletteTable = str | os.PathLike[str] | pd.DataFrame
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    run_dir: Path
-    epochs_run: int
-    best_epoch: int
-    best_value: float
-    history: list[dict]
 
 
 def uses_mixed_precision(settings: TrainSection, device: torch.device) -> bool:
@@ -93,7 +65,7 @@ def build_task(
     data: ImageSplit | None = None,
     table: PaletteTable | None = None,
     held_out: HeldOut | None = None,
-) -> TrainingTask:
+) -> RecipeTask:
     """The task for the recipe's data source: palettes (sets, from ``table`` if given) or
     images (``data`` if given), split as ``held_out`` records (else drawn from the seed)."""
     if recipe.data.source == "palettes":
@@ -120,14 +92,14 @@ def _keep_table(run_dir: Path, table: PaletteTable, recipe: Recipe) -> Recipe:
     return recipe.model_copy(update={"data": data})
 
 
-def _check_same_schedule(run_dir: Path, schedule: str, saved_steps: int, steps: int) -> None:
+def _check_same_schedule(run_dir: Path, schedule: str, saved_steps: int | None, steps: int) -> None:
     """Refuse to resume a schedule stretched or shrunk since the run started.
 
     One-cycle and cosine rates are functions of the total step count; continuing under a new
     total would jump the rate mid-run (or, for one-cycle, stop with an error at the old end).
     The constant schedule does not care, so a run can be extended there.
     """
-    if schedule != "constant" and saved_steps != steps:
+    if schedule != "constant" and saved_steps not in (None, steps):  # None: saved before 11-29
         raise UserError(
             f"{run_dir}: cannot resume: its {schedule} schedule spans {saved_steps} optimizer "
             f"steps and this recipe's {steps} (train.epochs, train.batch_size, "
@@ -164,20 +136,46 @@ def _resume_split(run_dir: Path, recipe: Recipe) -> DataPin:
     return pin
 
 
-def _record_inputs(run_dir: Path, recipe: Recipe, task: TrainingTask) -> None:
+def _record_inputs(run_dir: Path, recipe: Recipe, task: RecipeTask) -> None:
     """Pin what the run trains on: its files' fingerprints, its items' and its split."""
     files = fingerprint_files(data_files(recipe), run_dir)
     write_pin(run_dir, DataPin(files, task.fingerprint, task.held_out))
 
 
-def _open_history(run_dir: Path, kept: list[dict]) -> TextIO:
-    """metrics.jsonl holding ``kept`` (a resumed run's earlier epochs), open for appending.
+def _optimization(
+    recipe: Recipe, task: RecipeTask, device: torch.device
+) -> tuple[Optimization, LoopSettings]:
+    """The recipe's optimizer, schedule and precision over the task's parts, and the loop's
+    settings (with the schedule's length in optimizer steps)."""
+    settings = recipe.train
+    optimizer = build_optimizer(recipe, unwrapped(task.model), task.loss_fn)
+    steps_per_epoch = math.ceil(task.num_batches() / settings.accumulation_steps)
+    optimization = Optimization(
+        optimizer,
+        build_schedule(recipe, optimizer, steps_per_epoch=steps_per_epoch),
+        device=device,
+        amp=uses_mixed_precision(settings, device),
+        accumulation_steps=settings.accumulation_steps,
+        clip_grad_norm=settings.clip_grad_norm,
+    )
+    steps = steps_per_epoch * settings.epochs
+    return optimization, LoopSettings(
+        settings.epochs, settings.seed, settings.validate_every, steps
+    )
 
-    Each epoch appends its line instead of rewriting the file (1 ms an epoch, which short
-    epochs notice): a kill can at most cut the last line short, and read_history drops it.
-    """
-    atomic_write_text(run_dir / HISTORY, "".join(json.dumps(row) + "\n" for row in kept))
-    return (run_dir / HISTORY).open("a", encoding="utf-8")
+
+def _write_run_files(
+    run_dir: Path, recipe: Recipe, task: RecipeTask, table: PaletteTable | None, *, fresh: bool
+) -> Recipe:
+    """Mark the folder and record the recipe (with a kept table's path) and, for a fresh run,
+    what it trains on; the recipe as recorded."""
+    write_marker(run_dir, RUN)
+    if table is not None:
+        recipe = _keep_table(run_dir, table, recipe)
+    if fresh:
+        _record_inputs(run_dir, recipe, task)
+    atomic_write_text(run_dir / RECIPE, recipe.to_yaml())
+    return recipe
 
 
 def train(
@@ -201,157 +199,34 @@ def train(
     ``data.path``; the run keeps a copy in ``data/`` (what :class:`PaletteEmbedder` does).
     """
     run_dir = Path(run_dir)
-    found = prepare_folder(
-        run_dir,
-        RUN,
-        overwrite=overwrite,
-        reuse=resume,
-        hint="pass --resume to continue it or --overwrite to start it again",
-    )
+    hint = "pass --resume to continue it or --overwrite to start it again"
+    found = prepare_folder(run_dir, RUN, overwrite=overwrite, reuse=resume, hint=hint)
     resuming = resume and (run_dir / LAST).is_file()
     recipe = pin_paths(recipe, run_dir)
     pin = _resume_split(run_dir, recipe) if resuming else None
-    settings = recipe.train
-    cuda = resolve_device(settings.device, "recipe train.device") == "cuda"
-    distributed = setup_from_env("nccl" if cuda else "gloo")  # the backend follows the device
-    device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
-    main = is_main_process()
-    torch.manual_seed(settings.seed)  # initial weights (model and loss) depend on the seed only
-    task = build_task(
-        resolve_paths(recipe, run_dir), device, data, table, pin.held_out if pin else None
-    )
+    device = start_processes(recipe.train.device, "recipe train.device")
+    torch.manual_seed(recipe.train.seed)  # initial weights (model and loss) depend on the seed only
+    held_out = pin.held_out if pin else None
+    task = build_task(resolve_paths(recipe, run_dir), device, data, table, held_out)
     if pin is not None:
         check_items(run_dir, pin, task.fingerprint)
-    model, loss_fn = task.model, task.loss_fn
-    if distributed:
-        if device.type == "cuda":  # SyncBatchNorm is GPU-only; on the CPU statistics stay per rank
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        task.model = nn.parallel.DistributedDataParallel(model, gradient_as_bucket_view=True)
-    optimizer = build_optimizer(recipe, model, loss_fn)
-    steps_per_epoch = math.ceil(task.num_batches() / settings.accumulation_steps)
-    schedule = build_schedule(recipe, optimizer, steps_per_epoch=steps_per_epoch)
-    schedule_steps = steps_per_epoch * settings.epochs
-    amp = uses_mixed_precision(settings, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp)
-
+    task.model = wrap_model(task.model, device)
+    optimization, settings = _optimization(recipe, task, device)
+    best = BestEpoch(recipe.train.best_metric, recipe.train.patience)
     history: list[dict] = []
-    start_epoch, best_value, best_epoch = 0, -math.inf, -1
     if resuming:
-        state = load_state(run_dir / LAST)
-        saved_steps = state.get("schedule_steps", schedule_steps)  # absent before 2026-11-29
-        _check_same_schedule(run_dir, recipe.schedule.name, saved_steps, schedule_steps)
-        model.load_state_dict(state["model"])
-        loss_fn.load_state_dict(state["loss"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        scaler.load_state_dict(state["scaler"])
-        start_epoch, best_value, best_epoch = (
-            state["epoch"] + 1,
-            state["best_value"],
-            state["best_epoch"],
-        )
-        history = read_history(run_dir)[:start_epoch]
-    writer = history_file = None
-    if main:
+        history, saved_steps = restore(run_dir, task, optimization, best)
+        _check_same_schedule(run_dir, recipe.schedule.name, saved_steps, settings.schedule_steps)
+    if is_main_process():
         if found == "ours" and not resuming:  # a restart: what the old run wrote goes first
             clear_folder(run_dir, RUN)
-        write_marker(run_dir, RUN)
-        if table is not None:
-            recipe = _keep_table(run_dir, table, recipe)
-        if not resuming:
-            _record_inputs(run_dir, recipe, task)
-        atomic_write_text(run_dir / RECIPE, recipe.to_yaml())
-        writer = SummaryWriter(run_dir / TENSORBOARD)  # a resumed run adds an events file
-        history_file = _open_history(run_dir, history)
-
-    last_saved = time.monotonic()  # a resume point costs a few ms: at most one per interval
-    epochs = tqdm(
-        range(start_epoch, settings.epochs),
-        desc="training",
-        unit="epoch",
-        disable=not (progress and main),
+        recipe = _write_run_files(run_dir, recipe, task, table, fresh=not resuming)
+    interval = recipe.train.checkpoint_interval_s
+    log = RunLog(run_dir, history, interval_s=interval, main=is_main_process())
+    history = run_epochs(
+        task, optimization, settings, best, log, history=history, progress=progress
     )
-    for epoch in epochs:
-        started = time.perf_counter()
-        torch.manual_seed(epoch_seed(settings.seed, epoch))
-        generator = torch.Generator(device).manual_seed(epoch_seed(settings.seed, epoch))
-        model.train()
-        loss_fn.train()
-        # summed on the device in float64 and read once per epoch: .item() per step would make
-        # a GPU wait for every step to finish
-        total_loss, batches = torch.zeros((), dtype=torch.float64, device=device), 0
-        last_step = task.num_batches() - 1
-        guard = FiniteLossGuard(device, epoch=epoch)
-        for step, batch in enumerate(task.batches(epoch)):
-            with torch.autocast(device.type, enabled=amp):
-                loss = task.batch_loss(batch, generator)
-            guard.watch(loss, step=step)
-            scaler.scale(loss / settings.accumulation_steps).backward()
-            total_loss, batches = total_loss + loss.detach().double(), batches + 1
-            if (step + 1) % settings.accumulation_steps == 0 or step == last_step:
-                if settings.clip_grad_norm is not None:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(
-                        [p for g in optimizer.param_groups for p in g["params"]],
-                        settings.clip_grad_norm,
-                    )
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                schedule.step()
-        guard.check()
-
-        validating = (epoch + 1) % settings.validate_every == 0 or epoch + 1 == settings.epochs
-        # rank 0's numbers on every rank, so the best epoch and an early stop are decided once
-        metrics = broadcast_metrics(task.validate(), device) if validating else {}
-        row = {
-            "epoch": epoch,
-            "loss": total_loss.item() / max(batches, 1),
-            **metrics,
-            "seconds": time.perf_counter() - started,
-        }
-        history.append(row)
-        value = metrics.get(settings.best_metric, -math.inf)  # unvalidated epochs never improve
-        improved = value > best_value
-        if improved:
-            best_value, best_epoch = value, epoch
-        if main and improved:
-            save_state(
-                run_dir / BEST,
-                {"model": model.state_dict(), "loss": loss_fn.state_dict(), "epoch": epoch},
-            )
-        patience = settings.patience
-        stopping = validating and patience is not None and epoch - best_epoch >= patience
-        if main:  # before the resume point: a kill between the two cannot lose the row
-            history_file.write(json.dumps(row) + "\n")
-            history_file.flush()
-            for name, number in row.items():
-                if name != "epoch":
-                    writer.add_scalar(name, number, epoch)
-            writer.flush()
-        due = time.monotonic() - last_saved >= settings.checkpoint_interval_s
-        if main and (due or stopping or epoch + 1 == settings.epochs):
-            last = {
-                "model": model.state_dict(),
-                "loss": loss_fn.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "schedule_steps": schedule_steps,
-                "scaler": scaler.state_dict(),
-                "epoch": epoch,
-                "best_value": best_value,
-                "best_epoch": best_epoch,
-            }
-            save_state(run_dir / LAST, last)
-            last_saved = time.monotonic()
-        shown = {settings.best_metric: f"{value:.4f}"} if validating else {}
-        epochs.set_postfix(loss=f"{row['loss']:.4f}", **shown)
-        if stopping:
-            break
-    if main:
-        writer.close()
-        history_file.close()
-    return TrainResult(run_dir, len(history), best_epoch, best_value, history)
+    return TrainResult(run_dir, len(history), best.epoch, best.value, history)
 
 
 def train_from_file(

@@ -2,7 +2,7 @@
 
 For each number of embeddings n it computes precision@1, R-precision and MAP@R
 leaving one out (every embedding a query against all the others) with
-``embedforge.evaluate.retrieval_metrics`` and with PML's ``AccuracyCalculator``
+``embedforge.metrics.retrieval_metrics`` and with PML's ``AccuracyCalculator``
 (``k="max_bin_count"``, FAISS search), times one call, measures its peak memory,
 checks that both give the same three numbers, and writes the table to
 benchmarks/results/evaluate.md.
@@ -32,7 +32,7 @@ import torch
 from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 from torch import Tensor
 
-from embedforge.evaluate import retrieval_metrics
+from embedforge.metrics import retrieval_metrics
 from measure import (
     MIB,
     command_line,
@@ -181,7 +181,7 @@ def main() -> None:
             f"Command: `{command_line()}` ({date.today().isoformat()}; {machine_line()}).",
             "",
             "Precision@1, R-precision and MAP@R leaving one out (each embedding a query against",
-            "all n − 1 others): `embedforge.evaluate.retrieval_metrics(x, labels)`",
+            "all n − 1 others): `embedforge.metrics.retrieval_metrics(x, labels)`",
             "(exact kNN through FAISS `IndexFlatL2` when installed, as here, else torch;",
             "chunked over queries) against PML 2.9's",
             '`AccuracyCalculator(include=(...), k="max_bin_count").get_accuracy(x, labels, x,',

@@ -30,8 +30,8 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import nn
 
+from embedforge.build import build_optimizer, build_schedule
 from embedforge.data.split import ImageSplit
-from embedforge.evaluate.knn import knn_search
 from embedforge.evaluate.open_set import (
     NEW_LABEL,
     ThresholdCalibration,
@@ -40,9 +40,10 @@ from embedforge.evaluate.open_set import (
     mark_unseen_as_new,
     predict_with_threshold,
 )
+from embedforge.inference import embed_images
+from embedforge.metrics.knn import knn_search
 from embedforge.recipe import Recipe, parse_recipe
-from embedforge.train.build import build_optimizer, build_schedule
-from embedforge.train.image_task import ImageTask, embed_images
+from embedforge.train.image_task import ImageTask
 from embedforge.train.task import epoch_seed
 from measure import command_line, machine_line, write_report
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
+from embedforge.build import build_optimizer, build_schedule
 from embedforge.recipe import load_recipe
-from embedforge.train.build import build_optimizer, build_schedule
 from embedforge.train.image_task import ImageTask
 from embedforge.train.task import epoch_seed
 from embedforge.train.trainer import build_task, train

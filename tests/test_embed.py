@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from tests.conftest import ENCODERS
 
+from embedforge.build import build_data
 from embedforge.cli import main
 from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.embed import PaletteRun, write_embeddings
 from embedforge.errors import UserError
 from embedforge.image_run import ImageRun
 from embedforge.recipe import parse_recipe
-from embedforge.train.build import build_data
 from embedforge.train.trainer import train
 
 

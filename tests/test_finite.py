@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from embedforge.errors import UserError
-from embedforge.evaluate.clustering import clustering_metrics
 from embedforge.evaluate.probes import few_shot_curve, knn_accuracy, linear_probe
 from embedforge.evaluate.projection import umap_2d
-from embedforge.evaluate.retrieval import retrieval_metrics
 from embedforge.evaluate.rsm import similarity_matrix
 from embedforge.finite import require_finite
 from embedforge.index.embedding_index import EmbeddingIndex
+from embedforge.metrics.clustering import clustering_metrics
+from embedforge.metrics.retrieval import retrieval_metrics
 
 LABELS = np.arange(20) % 4
 

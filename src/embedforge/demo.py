@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from embedforge.evaluate.retrieval import retrieval_metrics
+from embedforge.build import build_data
+from embedforge.metrics.retrieval import retrieval_metrics
 from embedforge.recipe import Recipe, parse_recipe
-from embedforge.train.build import build_data
 from embedforge.train.trainer import train
 
 METRIC_NAMES = {

@@ -18,17 +18,17 @@ import pandas as pd
 import torch
 from torch import nn
 
+from embedforge.build import build_palettes, build_set_encoder
 from embedforge.data.palettes import PALETTE_COLUMNS
 from embedforge.data.source import SetDataConfig
 from embedforge.devices import DeviceChoice, resolve_device
 from embedforge.errors import UserError
-from embedforge.evaluate.run_embeddings import RunEmbeddings, load_run_embeddings
 from embedforge.files.atomic import atomic_write
 from embedforge.files.run_folder import load_best, load_run_recipe, save_best_model
 from embedforge.image_run import ImageRun
+from embedforge.inference import embed_sets
 from embedforge.recipe import Recipe
-from embedforge.train.build import build_palettes, build_set_encoder
-from embedforge.train.set_task import embed_sets
+from embedforge.run_items import RunEmbeddings, load_run_embeddings
 
 OUTPUT_FORMATS = (".parquet", ".csv")
 

@@ -14,13 +14,13 @@ import pandas as pd
 import torch
 from torch import nn
 
+from embedforge.build import build_model
 from embedforge.data.image_folder_source import ImageFolderConfig
 from embedforge.data.lazy_images import LazyImages
 from embedforge.errors import UserError
 from embedforge.files.run_folder import load_best, load_run_recipe, save_best_model
+from embedforge.inference import embed_images
 from embedforge.recipe import Recipe
-from embedforge.train.build import build_model
-from embedforge.train.image_task import embed_images
 
 
 @dataclass

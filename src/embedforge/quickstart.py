@@ -27,11 +27,11 @@ from embedforge.demo import demo_recipe
 from embedforge.embed import PaletteRun, own_items_frame, write_embeddings
 from embedforge.evaluate.evaluate_run import summary_line
 from embedforge.evaluate.report import write_report
-from embedforge.evaluate.run_embeddings import load_run_embeddings
 from embedforge.files.atomic import atomic_write, staged_folder
 from embedforge.files.markers import FolderKind, prepare_folder, write_marker
 from embedforge.files.run_folder import METRICS
 from embedforge.recipe import Recipe, bundled_recipe
+from embedforge.run_items import load_run_embeddings
 from embedforge.search import Searcher
 from embedforge.train.trainer import train
 

@@ -3,11 +3,11 @@ from pathlib import Path
 
 import torch
 
+from embedforge.build import build_data
 from embedforge.cli import main
 from embedforge.evaluate.evaluate_run import evaluate_run
-from embedforge.evaluate.retrieval import ALL_METRIC_NAMES
+from embedforge.metrics.retrieval import ALL_METRIC_NAMES
 from embedforge.recipe import load_recipe, parse_recipe
-from embedforge.train.build import build_data
 from embedforge.train.trainer import train
 
 

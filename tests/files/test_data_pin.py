@@ -8,15 +8,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from embedforge.build import build_data
 from embedforge.cli import main
 from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.errors import UserError
 from embedforge.evaluate.evaluate_run import evaluate_run
-from embedforge.evaluate.run_embeddings import load_run_embeddings
 from embedforge.files.data_pin import read_pin
 from embedforge.files.run_folder import INPUTS, RECIPE, SPLIT
 from embedforge.recipe import BUNDLED, load_recipe, parse_recipe
-from embedforge.train.build import build_data
+from embedforge.run_items import load_run_embeddings
 from embedforge.train.trainer import train
 
 

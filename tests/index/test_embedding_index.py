@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from embedforge.errors import UserError
-from embedforge.evaluate.knn import knn_search
 from embedforge.index import embedding_index
 from embedforge.index.embedding_index import EmbeddingIndex, default_nlist
+from embedforge.metrics.knn import knn_search
 
 needs_faiss = pytest.mark.skipif(
     embedding_index.import_faiss() is None, reason="faiss is not installed (embedforge[faiss])"

@@ -6,9 +6,9 @@ import torch.nn.functional as F
 
 from embedforge.files.run_folder import LAST
 from embedforge.files.state import load_state
+from embedforge.inference import embed_images
 from embedforge.losses.classifier import SoftmaxClassifierLoss
 from embedforge.recipe import parse_recipe
-from embedforge.train.image_task import embed_images
 from embedforge.train.trainer import build_task, train
 
 TOL = {torch.float32: {"rtol": 1e-5, "atol": 1e-6}, torch.float64: {"rtol": 1e-10, "atol": 1e-12}}

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
+from embedforge.build import build_loss, build_model, build_optimizer
 from embedforge.encoders.projection_head import ProjectionHead
 from embedforge.losses import NTXentLoss, Projected, SoftmaxClassifierLoss, SupConLoss
 from embedforge.recipe import parse_recipe
-from embedforge.train.build import build_loss, build_model, build_optimizer
 
 
 def views(seed: int, n: int = 6, dim: int = 8) -> tuple[torch.Tensor, torch.Tensor]:

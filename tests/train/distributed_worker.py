@@ -32,6 +32,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from embedforge import build
 from embedforge.data.split import ImageSplit
 from embedforge.encoders.projection_head import ProjectionHead
 from embedforge.losses.contrastive import ContrastiveLoss
@@ -40,7 +41,7 @@ from embedforge.losses.projected import Projected
 from embedforge.losses.supcon import SupConLoss
 from embedforge.losses.triplet import TripletMarginLoss
 from embedforge.recipe import Recipe, parse_recipe
-from embedforge.train import build, image_task, trainer
+from embedforge.train import image_task, trainer
 from embedforge.train.distributed import (
     cleanup,
     gather_with_grad,

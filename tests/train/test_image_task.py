@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from embedforge.build import build_data
 from embedforge.files.run_folder import LAST
 from embedforge.files.state import load_state
 from embedforge.losses import Projected, VAELoss
 from embedforge.recipe import parse_recipe
-from embedforge.train.build import build_data
 from embedforge.train.trainer import build_task, train
 
 DSPRITES = {"source": "dsprites", "size": 200, "test_fraction": 0.2}

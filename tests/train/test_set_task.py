@@ -5,15 +5,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from embedforge.build import build_palettes
 from embedforge.cli import main
 from embedforge.data.set_batch import SetBatch
 from embedforge.errors import UserError
-from embedforge.losses import CosineTripletLoss
+from embedforge.inference import embed_sets
 from embedforge.losses.projected import Projected
 from embedforge.recipe import parse_recipe
 from embedforge.train import set_task
-from embedforge.train.build import build_palettes
-from embedforge.train.set_task import SetTask, embed_sets, trim_padding
+from embedforge.train.set_task import SetTask
 from embedforge.train.trainer import train
 
 CONFIGS = Path(__file__).parents[2] / "configs"
@@ -102,23 +102,6 @@ def test_each_rank_encodes_its_rows_of_the_views_one_process_makes(
         assert torch.equal(torch.cat([part.mask for part in rank_views]), view.mask)
 
 
-def test_trim_padding_keeps_every_real_row() -> None:
-    recipe = parse_recipe(small())
-    sets = build_palettes(recipe.data).sets[:5]
-    trimmed = trim_padding(sets)
-    assert trimmed.max_rows == int(sets.sizes.max()) and torch.equal(trimmed.sizes, sets.sizes)
-
-
-@pytest.mark.parametrize("encoder", list(SMALL_ENCODERS))
-def test_embed_sets_returns_rows_in_input_order_whatever_the_chunking(encoder: str) -> None:
-    recipe = parse_recipe(small(encoder))
-    task = SetTask(recipe, build_palettes(recipe.data), CPU)
-    sets = task.train_sets[:40]
-    assert len(set(sets.sizes.tolist())) > 2  # chunks sorted by size differ from input order
-    one_by_one = torch.cat([embed_sets(task.model, sets[[i]], CPU) for i in range(len(sets))])
-    torch.testing.assert_close(embed_sets(task.model, sets, CPU, batch=7), one_by_one)
-
-
 @pytest.mark.parametrize("loss", ["ntxent", "cosine_triplet"])
 @pytest.mark.parametrize("encoder", list(SMALL_ENCODERS))
 def test_batch_loss_is_finite_with_a_gradient_on_every_parameter(encoder: str, loss: str) -> None:
@@ -145,14 +128,6 @@ def test_projection_head_trains_on_the_set_embedding_which_stays_the_output() ->
     for name, parameter in task.loss_fn.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
     assert embed_sets(task.model, task.validation_sets, CPU).shape == (30, 8)  # encoder.dim
-
-
-def test_cosine_triplet_negative_is_the_next_objects_second_view() -> None:
-    recipe = parse_recipe(small(loss="cosine_triplet"))
-    task = SetTask(recipe, build_palettes(recipe.data), torch.device("cpu"))
-    z1, z2 = torch.randn(6, 4), torch.randn(6, 4)
-    expected = CosineTripletLoss()(z1, z2, z2[[5, 0, 1, 2, 3, 4]])
-    assert torch.allclose(task._two_view_loss(z1, z2), expected)
 
 
 def test_seeded_palette_runs_are_identical(tmp_path: Path) -> None:

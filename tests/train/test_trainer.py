@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from embedforge.build import build_model, build_optimizer, check_optimizer_covers
 from embedforge.cli import main
 from embedforge.errors import UserError
 from embedforge.files.run_folder import BEST, LAST
@@ -19,7 +20,6 @@ from embedforge.losses import ArcFaceLoss
 from embedforge.recipe import load_recipe, parse_recipe
 from embedforge.train import run_log as run_log_module
 from embedforge.train import trainer as trainer_module
-from embedforge.train.build import build_model, build_optimizer, check_optimizer_covers
 from embedforge.train.image_task import ImageTask
 from embedforge.train.trainer import build_task, train
 

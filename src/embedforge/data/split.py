@@ -19,6 +19,7 @@ the file's own checksum.
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,9 @@ from torch import Tensor
 
 from embedforge.data.lazy_images import LazyImages
 from embedforge.errors import UserError
+
+if TYPE_CHECKING:
+    from embedforge.data.palettes import Palettes
 
 
 def stratified_split(labels: Tensor, test_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
@@ -179,3 +183,45 @@ def split_generated(
     else:
         train_idx, test_idx = held_out.positions(ids, source=source, allow_missing=allow_missing)
     return ImageSplit.select(images, labels, ids, train_idx, test_idx)
+
+
+@dataclass(frozen=True)
+class SetSplit:
+    """Sets divided into training and held-out ones: positions, ids and their fingerprint."""
+
+    train_index: Tensor  # (n_train,) positions into the sets
+    validation_index: Tensor  # (n_held,)
+    held_out: HeldOut
+    fingerprint: str
+
+
+def split_sets(
+    palettes: "Palettes",
+    *,
+    validation_objects: int,
+    seed: int,
+    held_out: HeldOut | None = None,
+    allow_missing: bool = False,
+    source: str,
+) -> SetSplit:
+    """A seeded held-out subset of ``validation_objects`` objects (at most a fifth of them),
+    or a run's recorded split found again by object id; both sides in id order."""
+    sets, n = palettes.sets, len(palettes)
+    if held_out is None:
+        held = min(validation_objects, n // 5)
+        if held < 2:
+            raise UserError(f"{n} objects are too few to train on; expected at least 10")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        validation_index, train_index = order[:held].sort().values, order[held:].sort().values
+    else:
+        train_index, validation_index = held_out.positions(
+            palettes.ids, source=source, allow_missing=allow_missing
+        )
+    both = torch.cat([train_index, validation_index])
+    ids = palettes.ids
+    return SetSplit(
+        train_index,
+        validation_index,
+        HeldOut(ids[train_index.numpy()], ids[validation_index.numpy()]),
+        fingerprint(ids[both.numpy()], sets.values[both], sets.mask[both]),
+    )

@@ -1,6 +1,6 @@
 """``embedforge evaluate RUN_DIR``: every metric of a trained run, in one metrics.json.
 
-The run's held-out items (see :mod:`embedforge.evaluate.run_embeddings`) are
+The run's held-out items (see :mod:`embedforge.run_items`) are
 measured the ways practitioners compare embeddings: retrieval against the
 training items (P@1, R-precision, MAP@R, MAP@k, MRR, recall@k), clustering (NMI,
 AMI), kNN classification, a linear probe, and the few-shot curve.
@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from embedforge.evaluate.knn import knn_search
 from embedforge.evaluate.open_set import NEW_LABEL, calibrate_threshold, mark_unseen_as_new
 from embedforge.evaluate.probes import few_shot_curve, knn_accuracy, linear_probe
-from embedforge.evaluate.retrieval import ALL_METRIC_NAMES, retrieval_metrics
-from embedforge.evaluate.run_embeddings import RunEmbeddings, load_run_embeddings
 from embedforge.files.atomic import atomic_write_text
 from embedforge.files.run_folder import METRICS
+from embedforge.metrics.knn import knn_search
+from embedforge.metrics.retrieval import ALL_METRIC_NAMES, retrieval_metrics
+from embedforge.run_items import RunEmbeddings, load_run_embeddings
 
 K = 5  # neighbours for MAP@k, recall@k and the kNN vote
 OPEN_SET_NEIGHBOURS = 20  # neighbour rows the threshold sweep walks
@@ -45,7 +45,7 @@ def evaluate_run(
 
     ``run``: its embeddings when the caller already has them (the report does).
     ``allow_changed_data``: score data that changed since training (see
-    :func:`~embedforge.evaluate.run_embeddings.load_run_embeddings`); ``metrics.json`` then
+    :func:`~embedforge.run_items.load_run_embeddings`); ``metrics.json`` then
     says ``"data": "changed since training"``.
     """
     run_dir = Path(run_dir)

@@ -15,13 +15,13 @@ deduplicated first (:func:`embedforge.evaluate.open_set.predict_with_threshold`
 does), as a submission would be.
 
 For PML's ``mean_average_precision`` (at k neighbours, several relevant items
-per query) see :func:`embedforge.evaluate.retrieval.retrieval_metrics`.
+per query) see :func:`embedforge.metrics.retrieval.retrieval_metrics`.
 """
 
 import numpy as np
 from torch import Tensor
 
-from embedforge.evaluate.arrays import ArrayLike
+from embedforge.metrics.arrays import ArrayLike
 
 
 def map_at_k_per_query(predictions: ArrayLike, truth: ArrayLike, k: int = 5) -> np.ndarray:

@@ -27,8 +27,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import Tensor, nn
 
-from embedforge.evaluate.arrays import ArrayLike, as_embeddings, as_labels
-from embedforge.evaluate.knn import knn_search_chunks
+from embedforge.metrics.arrays import ArrayLike, as_embeddings, as_labels
+from embedforge.metrics.knn import knn_search_chunks
 
 FEW_SHOT_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.5, 1.0)
 
@@ -54,7 +54,7 @@ def knn_accuracy(
 
     Ties between labels with the same number of votes go to the label whose
     nearest member among the k is closest (so k = 1 and k = 2 agree). Neighbours
-    at exactly equal distances are ordered as :func:`~embedforge.evaluate.knn.knn_search`
+    at exactly equal distances are ordered as :func:`~embedforge.metrics.knn.knn_search`
     leaves them. Memory: one (chunk, n_train) block and a (chunk, k, k) vote count.
 
     Args:

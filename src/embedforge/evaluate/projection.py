@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from embedforge.evaluate.arrays import ArrayLike, as_embeddings
 from embedforge.evaluate.rsm import sample_items
+from embedforge.metrics.arrays import ArrayLike, as_embeddings
 
 MIN_ITEMS = 3
 """UMAP needs at least 2 neighbours per item, so 3 items."""

@@ -30,9 +30,9 @@ from embedforge.evaluate.plots import (
 )
 from embedforge.evaluate.projection import umap_2d
 from embedforge.evaluate.rsm import similarity_matrix, within_between
-from embedforge.evaluate.run_embeddings import RunEmbeddings, load_run_embeddings
 from embedforge.files.atomic import atomic_write_text
 from embedforge.files.run_folder import BEST, METRICS, RECIPE, REPORT, read_history
+from embedforge.run_items import RunEmbeddings, load_run_embeddings
 
 SECTIONS = ("recipe", "training", "metrics", "map", "rsm")
 """The sections every report has (``threshold`` is added when there is a curve)."""

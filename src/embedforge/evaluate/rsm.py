@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from embedforge.evaluate.arrays import ArrayLike, as_embeddings
+from embedforge.metrics.arrays import ArrayLike, as_embeddings
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from embedforge.build import build_loss, build_model
 from embedforge.data.dsprites import SHAPE_NAMES, dsprites
 from embedforge.data.split import ImageSplit, stratified_split
 from embedforge.encoders.batch_norm import estimate_batch_norm_statistics
@@ -60,9 +61,8 @@ from embedforge.files.atomic import atomic_write_text
 from embedforge.files.markers import FolderKind, prepare_folder, write_marker
 from embedforge.files.run_folder import LAST, read_history
 from embedforge.files.state import load_state
+from embedforge.inference import embed_images
 from embedforge.recipe import Recipe, bundled_recipe
-from embedforge.train.build import build_loss, build_model
-from embedforge.train.image_task import embed_images
 from embedforge.train.trainer import train
 
 CPU = torch.device("cpu")

@@ -46,7 +46,7 @@ Distances:
 
 * ``metric="l2"``: the Euclidean distance (the square root of FAISS's squared
   distance, clamped at 0), ascending — the same numbers as
-  :func:`embedforge.evaluate.knn.knn_search`;
+  :func:`embedforge.metrics.knn.knn_search`;
 * ``metric="inner_product"``: the inner product itself, a similarity, so it is
   *descending* (larger is nearer). For cosine similarity, L2-normalise the
   embeddings and the queries first.
@@ -68,11 +68,11 @@ import numpy as np
 import torch
 
 from embedforge.errors import UserError
-from embedforge.evaluate.knn import default_chunk_size, knn_search
 from embedforge.files.atomic import staged_folder
 from embedforge.files.file_sha256 import file_sha256
 from embedforge.files.markers import FolderKind, prepare_folder, write_marker
 from embedforge.finite import require_finite
+from embedforge.metrics.knn import default_chunk_size, knn_search
 
 Metric = Literal["l2", "inner_product"]
 Kind = Literal["flat", "ivf", "hnsw"]

@@ -11,7 +11,10 @@ config's ``calls`` (not from the loss's class), so a new loss says once how to f
 
 from typing import Any, ClassVar, Literal
 
+from torch import Tensor, nn
+
 from embedforge.config import Section
+from embedforge.losses.precision import in_float32
 
 Call = Literal["labels", "two_views", "anchor_positive_negative", "reconstruction"]
 
@@ -24,3 +27,15 @@ class LossConfig(Section):
     def options(self) -> dict[str, Any]:
         """The keyword arguments of the loss (everything but ``name``)."""
         return self.model_dump(exclude={"name"})
+
+
+def loss_of_views(loss_fn: nn.Module, calls: frozenset[Call], z1: Tensor, z2: Tensor) -> Tensor:
+    """The loss of (B, D) first- and second-view embeddings of the same B items, in float32:
+    ``loss(z1, z2)``, or for an anchor/positive/negative loss ``loss(z1, z2, z2 rolled by
+    one)`` (the negative: the next item's second view; batches are shuffled, so the pairing
+    is random)."""
+    if "two_views" in calls:
+        return in_float32(loss_fn, z1, z2)
+    if "anchor_positive_negative" in calls:
+        return in_float32(loss_fn, z1, z2, z2.roll(1, dims=0))
+    raise ValueError(f"{type(loss_fn).__name__} takes no views (calls: {sorted(calls)})")

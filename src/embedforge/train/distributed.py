@@ -29,7 +29,7 @@ from torch.autograd.function import once_differentiable
 
 from embedforge.devices import DeviceChoice, resolve_device
 from embedforge.errors import UserError
-from embedforge.train.precision import in_float32
+from embedforge.losses.precision import in_float32
 
 
 def is_distributed() -> bool:
@@ -190,7 +190,7 @@ def global_batch_loss(loss_fn: nn.Module, embeddings: Tensor, labels_or_view: Te
     or, for the two-view NT-Xent form, a float (n, D) second view (gathered
     with gradient; item identities then span the global batch). Every rank
     returns the same global loss value, in float32 even under autocast
-    (:mod:`~embedforge.train.precision`), unscaled: the gather's backward
+    (:mod:`~embedforge.losses.precision`), unscaled: the gather's backward
     already multiplies each rank's gradient by ``world_size``, which DDP's
     averaging divides out (module docstring).
 

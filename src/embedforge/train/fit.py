@@ -38,13 +38,13 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from embedforge.build import check_optimizer_covers
 from embedforge.devices import DeviceChoice
 from embedforge.errors import UserError
-from embedforge.evaluate.retrieval import retrieval_metrics
 from embedforge.files.markers import clear_folder, prepare_folder, write_marker
 from embedforge.files.run_folder import LAST, RUN
+from embedforge.metrics.retrieval import retrieval_metrics
 from embedforge.train.best_epoch import BestEpoch
-from embedforge.train.build import check_optimizer_covers
 from embedforge.train.distributed import (
     global_batch_loss,
     is_main_process,

@@ -15,49 +15,21 @@ The VAE (loss ``vae``) reconstructs the un-augmented images from their embedding
 reparameterisation noise is drawn from the step's generator, like the views.
 """
 
-import math
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import torch
-from torch import Tensor, nn
-from tqdm import tqdm
+from torch import Tensor
 
-from embedforge.data.lazy_images import LazyImages
-from embedforge.data.prefetch import prefetch
+from embedforge.build import build_loss, build_model, build_views
 from embedforge.data.split import ImageSplit
-from embedforge.evaluate.retrieval import retrieval_metrics
+from embedforge.inference import embed_images, read_ahead
+from embedforge.losses.precision import in_float32
+from embedforge.metrics.retrieval import retrieval_metrics
 from embedforge.recipe import Recipe
 from embedforge.registry import SAMPLERS
-from embedforge.train.build import build_loss, build_model, build_views
 from embedforge.train.distributed import gather_with_grad, global_batch_loss, world_size
 from embedforge.train.hooks import TrainingHooks
-from embedforge.train.precision import in_float32
 from embedforge.train.task import rank_rows, rank_slice, shuffled_batches
-
-T = TypeVar("T")
-
-
-def _read_ahead(batches: Iterable[T], images: Tensor | LazyImages) -> Iterable[T]:
-    """``batches``, read in the background when ``images`` are on disk (memory needs no read)."""
-    return prefetch(batches) if isinstance(images, LazyImages) else batches
-
-
-@torch.no_grad()
-def embed_images(
-    model: nn.Module,
-    images: Tensor | LazyImages,
-    device: torch.device,
-    batch: int = 1024,
-    *,
-    progress: bool = False,
-) -> Tensor:
-    """Embeddings in eval mode, batch by batch, on the CPU."""
-    model.eval()
-    chunks = _read_ahead(images.split(batch), images)
-    total = math.ceil(len(images) / batch)
-    chunks = tqdm(chunks, total=total, desc="embedding", unit="batch", disable=not progress)
-    return torch.cat([model(chunk.to(device)).float().cpu() for chunk in chunks])
 
 
 class ImageTask(TrainingHooks):
@@ -106,7 +78,7 @@ class ImageTask(TrainingHooks):
         split = self.split
         local = (rank_slice(index) for index in self._global_batches(epoch))
         read = ((split.train_images[i], split.train_labels[i]) for i in local)
-        for images, labels in _read_ahead(read, split.train_images):
+        for images, labels in read_ahead(read, split.train_images):
             yield images.to(self.device), labels.to(self.device)
 
     def batch_loss(self, batch: tuple[Tensor, Tensor], generator: torch.Generator) -> Tensor:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from embedforge.build import build_data, build_optimizer, build_palettes, build_schedule
 from embedforge.data.split import HeldOut, ImageSplit
 from embedforge.errors import UserError
 from embedforge.files.atomic import atomic_write, atomic_write_text
@@ -41,7 +42,6 @@ from embedforge.files.run_folder import (
 )
 from embedforge.recipe import Recipe, TrainSection, load_recipe, recipe_differences
 from embedforge.train.best_epoch import BestEpoch
-from embedforge.train.build import build_data, build_optimizer, build_palettes, build_schedule
 from embedforge.train.distributed import cleanup, is_main_process, start_processes, wrap_model
 from embedforge.train.image_task import ImageTask
 from embedforge.train.loop import LoopSettings, TrainResult, restore, run_epochs, unwrapped

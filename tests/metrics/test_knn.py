@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from embedforge.evaluate.knn import default_chunk_size, knn_search, knn_search_chunks
+from embedforge.metrics.knn import default_chunk_size, knn_search, knn_search_chunks
 
 
 def _brute_force(query, reference, k, exclude_self=False):

@@ -1,9 +1,10 @@
 """A trained run's embeddings of its own held-out and training items, with what labels them.
 
-``evaluate`` and ``report`` both start from here, so the split a run is measured
-on is always the one it was trained against: for images the recipe's train/test
-split, for palettes the objects :class:`~embedforge.train.set_task.SetTask` held
-out. The best checkpoint is used, in eval mode, on the CPU.
+``evaluate``, ``report`` and ``embed RUN_DIR`` all start from here, so the split a run is
+measured on is always the one it was trained against (its recorded split). The best
+checkpoint is used, in eval mode, on the CPU. Below ``train`` and ``evaluate``: it builds the
+parts from the recipe itself (:mod:`embedforge.build`) and embeds with
+:mod:`embedforge.inference`.
 
 Labels. Images have classes (digits, dSprites shapes, re-id individuals).
 Palettes have none, except the bundled synthetic ones, whose hidden hue family
@@ -20,14 +21,23 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from embedforge.build import (
+    build_data,
+    build_loss,
+    build_model,
+    build_palettes,
+    build_set_encoder,
+    build_set_views,
+)
 from embedforge.data.source import ImageDataConfig, SetDataConfig
+from embedforge.data.split import split_sets
 from embedforge.files.data_pin import DataPin, check_files, check_items, read_pin
 from embedforge.files.run_folder import load_best, load_run_recipe
+from embedforge.inference import embed_images, embed_sets
+from embedforge.losses.loss_config import loss_of_views
+from embedforge.metrics.view_matching import view_matching
 from embedforge.recipe import Recipe
 from embedforge.registry import DATA_SOURCES
-from embedforge.train.build import build_data, build_model, build_palettes
-from embedforge.train.image_task import embed_images
-from embedforge.train.set_task import SetTask, embed_sets
 
 CPU = torch.device("cpu")
 
@@ -122,35 +132,52 @@ def _palette_embeddings(
     recipe: Recipe, data: SetDataConfig, run_dir: Path, pin: DataPin, allow_changed: bool
 ) -> RunEmbeddings:
     palettes = build_palettes(data)
-    task = SetTask(recipe, palettes, CPU, pin.held_out, allow_missing=allow_changed)
-    changed = check_items(run_dir, pin, task.fingerprint, allow_changed=allow_changed)
-    load_best(run_dir, task.model, task.loss_fn)
-    query = embed_sets(task.model, task.validation_sets, CPU)
-    reference = embed_sets(task.model, task.train_sets, CPU)
-    view_matching = task.validate()
-    ids = {
-        "query_ids": palettes.ids[task.validation_index.numpy()],
-        "reference_ids": palettes.ids[task.train_index.numpy()],
-    }
+    split = split_sets(
+        palettes,
+        validation_objects=data.validation_objects,
+        seed=data.seed,
+        held_out=pin.held_out,
+        allow_missing=allow_changed,
+        source=data.path or "the synthetic palettes",
+    )
+    changed = check_items(run_dir, pin, split.fingerprint, allow_changed=allow_changed)
+    model = build_set_encoder(recipe.encoder, in_features=palettes.sets.num_features)
+    loss_fn = build_loss(recipe, num_classes=0)
+    load_best(run_dir, model, loss_fn)
+    train_sets, validation_sets = (
+        palettes.sets[split.train_index],
+        palettes.sets[split.validation_index],
+    )
+    query = embed_sets(model, validation_sets, CPU)
+    reference = embed_sets(model, train_sets, CPU)
+    loss_fn.eval()  # a projection head's batch norm uses its running statistics
+    calls = type(recipe.loss).calls
+    matching = view_matching(
+        model,
+        build_set_views(recipe),
+        validation_sets,
+        CPU,
+        lambda z1, z2: loss_of_views(loss_fn, calls, z1, z2),
+    )
+    ids = {"query_ids": split.held_out.test_ids, "reference_ids": split.held_out.train_ids}
     source = DATA_SOURCES[data.source].target
     labels = source.labels(data, palettes.ids)  # (n,), or None: a user's table has none
     if labels is not None:  # e.g. the synthetic palettes' hue family
-        query_labels = labels[task.validation_index]
+        query_labels = labels[split.validation_index]
         return RunEmbeddings(
             recipe=recipe,
             query=query,
             reference=reference,
             **ids,
             query_labels=query_labels,
-            reference_labels=labels[task.train_index],
+            reference_labels=labels[split.train_index],
             label_name=source.label_name,
             label_names=source.label_names,
             query_values=query_labels.numpy(),
             value_name=source.label_name,
-            view_matching=view_matching,
+            view_matching=matching,
             data_changed=changed,
         )
-    sizes = task.validation_sets.mask.sum(dim=1).numpy()
     return RunEmbeddings(
         recipe=recipe,
         query=query,
@@ -160,8 +187,8 @@ def _palette_embeddings(
         reference_labels=None,
         label_name="",
         label_names=None,
-        query_values=sizes,
+        query_values=validation_sets.mask.sum(dim=1).numpy(),
         value_name="colours in the palette",
-        view_matching=view_matching,
+        view_matching=matching,
         data_changed=changed,
     )

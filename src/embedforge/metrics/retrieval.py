@@ -33,7 +33,7 @@ pytorch-metric-learning); with no such query it is NaN.
 * **NMI** / **AMI** — normalised / adjusted mutual information between the
   query labels and a k-means clustering of the query embeddings into as many
   clusters as there are distinct query labels (PML's ``NMI`` / ``AMI``; see
-  :mod:`embedforge.evaluate.clustering`). The reference plays no part.
+  :mod:`embedforge.metrics.clustering`). The reference plays no part.
 
 The neighbour metrics equal PML's ``AccuracyCalculator`` with its default
 ``FaissKNN`` (``k="max_bin_count"`` for ``k=None``). Queries are searched a chunk
@@ -48,9 +48,9 @@ from functools import cached_property
 import torch
 from torch import Tensor
 
-from embedforge.evaluate.arrays import ArrayLike, as_embeddings, as_labels
-from embedforge.evaluate.clustering import clustering_metrics
-from embedforge.evaluate.knn import FAISS_CHUNK, default_chunk_size, knn_search_chunks, uses_faiss
+from embedforge.metrics.arrays import ArrayLike, as_embeddings, as_labels
+from embedforge.metrics.clustering import clustering_metrics
+from embedforge.metrics.knn import FAISS_CHUNK, default_chunk_size, knn_search_chunks, uses_faiss
 
 METRIC_NAMES = ("precision_at_1", "r_precision", "mean_average_precision_at_r")
 """What :func:`retrieval_metrics` computes by default."""

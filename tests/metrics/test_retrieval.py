@@ -19,9 +19,9 @@ from pytorch_metric_learning.distances import LpDistance
 from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 from pytorch_metric_learning.utils.inference import CustomKNN, FaissKNN
 
-from embedforge.evaluate.clustering import kmeans_cluster_labels
-from embedforge.evaluate.knn import knn_search
-from embedforge.evaluate.retrieval import ALL_METRIC_NAMES, METRIC_NAMES, retrieval_metrics
+from embedforge.metrics.clustering import kmeans_cluster_labels
+from embedforge.metrics.knn import knn_search
+from embedforge.metrics.retrieval import ALL_METRIC_NAMES, METRIC_NAMES, retrieval_metrics
 
 logging.getLogger("PML").setLevel(logging.ERROR)  # "None of the query labels are in the reference"
 

@@ -24,7 +24,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 from torch import Tensor
 
-from embedforge.evaluate.arrays import ArrayLike, as_embeddings
+from embedforge.metrics.arrays import ArrayLike, as_embeddings
 
 
 class ClusteringScores(NamedTuple):

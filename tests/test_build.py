@@ -7,18 +7,18 @@ from pathlib import Path
 import pytest
 import torch
 
+from embedforge import build
+from embedforge.build import build_data
 from embedforge.data import image_folder_source
 from embedforge.data.lazy_images import LazyImages
 from embedforge.errors import UserError
 from embedforge.files.run_folder import LAST
 from embedforge.files.state import load_state
 from embedforge.recipe import Recipe, load_recipe, parse_recipe
-from embedforge.train import build
-from embedforge.train.build import build_data
 from embedforge.train.task import shuffled_batches
 from embedforge.train.trainer import build_task, train
 
-CONFIGS = Path(__file__).parents[2] / "configs"
+CONFIGS = Path(__file__).parents[1] / "configs"
 
 
 def reid_recipe(folder: Path, *overrides: str) -> Recipe:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 
-from embedforge.evaluate.clustering import clustering_metrics, kmeans_cluster_labels
+from embedforge.metrics.clustering import clustering_metrics, kmeans_cluster_labels
 
 
 def _blobs(seed, num_classes=4, per_class=25, spread=1.0):

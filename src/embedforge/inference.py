@@ -1,0 +1,93 @@
+"""Embedding in batches: images (in memory or read from disk ahead of the model) and sets
+(in chunks sorted by size, each padded only to its own largest set), in eval mode.
+
+Below ``train`` (validation, and the set task's training forward) and ``evaluate``, the
+commands that embed (``embed``, ``index build``, ``search``) and the estimator, so all of them
+embed the same way.
+"""
+
+import math
+from collections.abc import Iterable
+from typing import TypeVar
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from embedforge.data.lazy_images import LazyImages
+from embedforge.data.prefetch import prefetch
+from embedforge.data.set_batch import SetBatch
+
+T = TypeVar("T")
+
+
+def read_ahead(batches: Iterable[T], images: Tensor | LazyImages) -> Iterable[T]:
+    """``batches``, read in the background when ``images`` are on disk (memory needs no read)."""
+    return prefetch(batches) if isinstance(images, LazyImages) else batches
+
+
+@torch.no_grad()
+def embed_images(
+    model: nn.Module,
+    images: Tensor | LazyImages,
+    device: torch.device,
+    batch: int = 1024,
+    *,
+    progress: bool = False,
+) -> Tensor:
+    """Embeddings in eval mode, batch by batch, on the CPU."""
+    model.eval()
+    chunks = read_ahead(images.split(batch), images)
+    total = math.ceil(len(images) / batch)
+    chunks = tqdm(chunks, total=total, desc="embedding", unit="batch", disable=not progress)
+    return torch.cat([model(chunk.to(device)).float().cpu() for chunk in chunks])
+
+
+def trim_padding(batch: SetBatch) -> SetBatch:
+    """Drop the padding columns no set in ``batch`` uses (sets are packed rows first).
+
+    Set encoders ignore padding, so this changes no embedding; it only saves work
+    when a few large sets pad a whole table.
+    """
+    used = int(batch.mask.any(dim=0).nonzero().max()) + 1 if batch.mask.any() else 1
+    return SetBatch(batch.values[:, :used], batch.mask[:, :used])
+
+
+def forward_by_size(
+    model: nn.Module,
+    sets: SetBatch,
+    *,
+    chunk: int,
+    device: torch.device | None = None,
+    progress: bool = False,
+) -> Tensor:
+    """``model`` on ``sets`` in chunks of ``chunk`` sets sorted by size; rows in input order.
+
+    Each chunk is padded only to its own largest set, so a few large sets no longer pad the
+    whole batch (a set encoder's output does not depend on the other sets it runs with).
+    Gradients flow as for one call. ``device``: where the chunks run (default: where they are).
+    """
+    by_size = sets.sizes.argsort(stable=True)  # (n,)
+    outputs = []
+    starts = range(0, len(sets), chunk)
+    for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress):
+        part = trim_padding(sets[by_size[start : start + chunk]])
+        part = part.to(device) if device is not None else part
+        outputs.append(model(part.values, part.mask).float())  # (chunk, d)
+    in_size_order = torch.cat(outputs)  # (n, d)
+    rows = by_size.to(in_size_order.device)  # where each output row goes back to
+    return torch.empty_like(in_size_order).index_copy(0, rows, in_size_order)
+
+
+@torch.no_grad()
+def embed_sets(
+    model: nn.Module,
+    sets: SetBatch,
+    device: torch.device,
+    *,
+    batch: int = 1024,
+    progress: bool = False,
+) -> Tensor:
+    """``(n, d)`` float32 embeddings on the CPU, in eval mode, ``batch`` sets at a time."""
+    model.eval()
+    return forward_by_size(model, sets, chunk=batch, device=device, progress=progress).cpu()

@@ -1,0 +1,39 @@
+"""View matching: the palettes' own validation, with no labels needed.
+
+Two views of each held-out object are drawn from a fixed seed (the same every epoch, so
+epochs are compared fairly), embedded in eval mode, and each first view queries the second
+views: ``view_precision_at_1`` is the fraction whose nearest second view is its own object's.
+``validation_loss`` is the training loss on those views (``loss_of(z1, z2)``).
+"""
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from embedforge.data.set_batch import SetBatch
+from embedforge.inference import embed_sets
+from embedforge.metrics.retrieval import retrieval_metrics
+
+VALIDATION_SEED = 20_240_601
+"""Seed of the held-out objects' validation views: fixed, so epochs are compared fairly."""
+
+
+def view_matching(
+    model: nn.Module,
+    views: Callable[[SetBatch, torch.Generator], SetBatch],
+    sets: SetBatch,
+    device: torch.device,
+    loss_of: Callable[[Tensor, Tensor], Tensor],
+) -> dict[str, float]:
+    """``view_precision_at_1`` and ``validation_loss`` of ``model`` on the held-out ``sets``."""
+    sets = sets.to(device)
+    generator = torch.Generator(device).manual_seed(VALIDATION_SEED)
+    first, second = views(sets, generator), views(sets, generator)
+    z1 = embed_sets(model, first, device)  # (held, D)
+    z2 = embed_sets(model, second, device)  # (held, D)
+    objects = torch.arange(len(z1))
+    metrics = retrieval_metrics(z1, objects, z2, objects, include=("precision_at_1",))
+    with torch.no_grad():
+        loss = loss_of(z1, z2)
+    return {"view_precision_at_1": metrics["precision_at_1"], "validation_loss": loss.item()}

@@ -1,0 +1,138 @@
+"""Malformed image lists and image files, met by a run trained on an image folder.
+
+Every case writes a folder ``q/`` of images and a CSV naming them, ``q/list.csv``, and hands
+the CSV to one command (and its Python twin): embed, index build and search read an
+``image`` column, train reads ``image,label``. See :mod:`embedforge.data.image_folder`.
+"""
+
+from collections.abc import Callable
+
+from embedforge.bad_inputs.case import Case, Entrance, Place
+from embedforge.image_run import ImageRun
+from embedforge.recipe import load_recipe
+from embedforge.search import Searcher
+from embedforge.train.trainer import train
+
+LIST = "q/list.csv"
+TRAIN_RECIPE = """\
+data:
+  source: image_folder
+  root: {root}
+  csv: {csv}
+  image_size: 8
+encoder: {{name: small_cnn, feature_dim: 8}}
+embedder: {{dim: 8}}
+train: {{epochs: 1, batch_size: 8}}
+"""
+"""A recipe training on the case's images (tiny, should they wrongly pass)."""
+
+
+ENTRANCES = {
+    "embed": Entrance(
+        needs=lambda at, images: at.copy(at.world.image_run, "run"),
+        argv=lambda at, images: ["embed", at("run"), images, "--out", at("embedded.parquet")],
+        call=lambda at, images: ImageRun.load(at("run")).embed(images, progress=False),
+    ),
+    "index build": Entrance(
+        needs=lambda at, images: at.copy(at.world.image_run, "run"),
+        argv=lambda at, images: ["index", "build", at("run"), images, "--out", at("index")],
+        call=lambda at, images: Searcher.build(at("run"), images, progress=False),
+    ),
+    "search": Entrance(
+        needs=lambda at, images: at.copy(at.world.image_index, "index"),
+        argv=lambda at, images: ["search", at("index"), images, "--out", at("found.csv")],
+        call=lambda at, images: Searcher.load(at("index")).search(images),
+    ),
+    "train": Entrance(
+        needs=lambda at, images: at.write(
+            "recipe.yaml", TRAIN_RECIPE.format(root=at("q"), csv=images)
+        ),
+        argv=lambda at, images: ["train", at("recipe.yaml"), "--out", at("run")],
+        call=lambda at, images: train(load_recipe(at("recipe.yaml")), at("run"), progress=False),
+    ),
+}
+
+Content = bytes | Callable[[Place], bytes]
+
+
+def good_image(at: Place) -> bytes:
+    """A whole PNG of the world (8×8 pixels)."""
+    return sorted(at.world.images.iterdir())[0].read_bytes()
+
+
+def image_case(
+    name: str,
+    images: dict[str, Content],
+    listed: str,
+    expected: str,
+    *,
+    through: str,
+    path: str = LIST,
+) -> Case:
+    """``images`` (file name in ``q/`` -> bytes) listed by ``q/list.csv`` holding ``listed``,
+    read by the ``through`` command; the message must name ``path``."""
+    entrance = ENTRANCES[through]
+
+    def make(at: Place) -> None:
+        at.folder.joinpath("q").mkdir()
+        for file, content in images.items():
+            at.write(f"q/{file}", content(at) if callable(content) else content)
+        at.write(LIST, listed)
+        entrance.needs(at, at(LIST))
+
+    return Case(
+        name,
+        make,
+        argv=lambda at: entrance.argv(at, at(LIST)),
+        call=lambda at: entrance.call(at, at(LIST)),
+        expected=expected,
+        path=path,
+    )
+
+
+def _outside(at: Place) -> bytes:
+    at.write("x.png", good_image(at))  # beside q/, so ../x.png is a real file
+    return good_image(at)
+
+
+TWO = {"a.png": good_image, "b.png": good_image}
+LABELLED = "image,label\na.png,whale_0\nb.png,whale_1\n"
+
+CASES = [
+    image_case(
+        "images: a path outside the root (../x.png)",
+        {"a.png": _outside},
+        "image\na.png\n../x.png\n",
+        "expected images inside it",
+        through="embed",
+    ),
+    image_case(
+        "images: a CSV without the image column",
+        TWO,
+        "file,label\na.png,whale_0\n",
+        "missing column(s) 'image'; expected a header with columns image",
+        through="index build",
+    ),
+    image_case(
+        "images: an image listed twice",
+        TWO,
+        LABELLED + "a.png,whale_0\n",
+        "item 'a.png' is listed 2 times; expected each once",
+        through="train",
+    ),
+    image_case(
+        "images: an empty CSV",
+        TWO,
+        "",
+        "the CSV file is empty; expected a header with columns image",
+        through="search",
+    ),
+    image_case(
+        "images: a label missing",
+        TWO,
+        "image,label\na.png,whale_0\nb.png,\n",
+        "line 3, column 'label': empty value; expected a label",
+        through="train",
+    ),
+]
+"""Image lists and files that must be refused."""

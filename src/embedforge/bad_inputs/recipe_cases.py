@@ -1,0 +1,125 @@
+"""Malformed recipes and ``--set`` overrides, met by ``embedforge train`` and ``load_recipe``.
+
+A recipe is refused before anything is trained or written, by key (see
+:mod:`embedforge.recipe`), so each case's command is ``train RECIPE --out run`` and its
+Python twin :func:`~embedforge.recipe.load_recipe`, with the same overrides.
+"""
+
+from embedforge.bad_inputs.case import Case, Place
+from embedforge.recipe import load_recipe
+
+RECIPE = "recipe.yaml"
+
+
+def recipe_case(
+    name: str,
+    text: str | bytes | None,
+    expected: str,
+    *,
+    key: str | None = None,
+    overrides: tuple[str, ...] = (),
+    names_file: bool = True,
+) -> Case:
+    """A recipe file holding ``text`` (None: no file at all) trained with ``--set`` for each
+    override; the message must name ``key`` and, unless ``names_file`` is false (a problem
+    of the command line, not of the file), the recipe file."""
+
+    def make(at: Place) -> None:
+        if text is not None:
+            at.write(RECIPE, text)
+
+    def argv(at: Place) -> list[str]:
+        sets = [part for override in overrides for part in ("--set", override)]
+        return ["train", at(RECIPE), "--out", at("run"), *sets]
+
+    return Case(
+        name=name,
+        make=make,
+        argv=argv,
+        call=lambda at: load_recipe(at(RECIPE), list(overrides)),
+        expected=expected,
+        path=RECIPE if names_file else None,
+        key=key,
+    )
+
+
+PALETTES = "data:\n  source: palettes\n"
+
+CASES = [
+    recipe_case(
+        "recipe: a value of the wrong type",
+        "train:\n  epochs: three\n",
+        "Input should be a valid integer",
+        key="train.epochs",
+    ),
+    recipe_case(
+        "recipe: a value out of range",
+        "train:\n  epochs: 0\n",
+        "Input should be greater than 0",
+        key="train.epochs",
+    ),
+    recipe_case(
+        "recipe: a section that is not a mapping",
+        "train:\n",
+        "Input should be a valid dictionary",
+        key="train",
+    ),
+    recipe_case(
+        "recipe: set_views on an image recipe",
+        "set_views:\n  permute: false\n",
+        "section 'set_views' is for data.source 'palettes'",
+        key="set_views",
+    ),
+    recipe_case(
+        "recipe: views on a palette recipe",
+        PALETTES + "views:\n  degrees: 10\n",
+        "section 'views' is for images, not data.source 'palettes'",
+        key="views",
+    ),
+    recipe_case(
+        "recipe: loss vae with views",
+        "loss:\n  name: vae\nviews:\n  degrees: 10\n",
+        "section 'views' is unused by loss 'vae'",
+        key="views",
+    ),
+    recipe_case(
+        "recipe: a palette loss that is not for palettes",
+        PALETTES + "loss:\n  name: triplet_margin\n",
+        "loss.name must be 'ntxent' or 'cosine_triplet' for palettes",
+        key="loss.name",
+    ),
+    recipe_case(
+        "recipe: self-supervised without the two-view loss",
+        "train:\n  self_supervised: true\n",
+        "train.self_supervised needs loss 'ntxent'",
+        key="train.self_supervised",
+    ),
+    recipe_case(
+        "recipe: an unknown loss",
+        "loss:\n  name: tripplet\n",
+        "does not match any of the expected tags: 'triplet_margin'",
+        key="loss",
+    ),
+    recipe_case(
+        "recipe: a YAML list, not a mapping",
+        "- train\n- loss\n",
+        "a recipe is a mapping of sections, got list",
+    ),
+    recipe_case(
+        "--set without '='",
+        "train:\n  epochs: 1\n",
+        "--set expects key=value (e.g. train.epochs=3)",
+        key="train.epochs",
+        overrides=("train.epochs",),
+        names_file=False,
+    ),
+    recipe_case(
+        "--set below a value",
+        "train:\n  epochs: 1\n",
+        "'epochs' is a value, not a section",
+        key="--set train.epochs.max",
+        overrides=("train.epochs.max=3",),
+        names_file=False,
+    ),
+]
+"""Recipes and overrides that must be refused."""

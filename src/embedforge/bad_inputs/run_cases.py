@@ -156,6 +156,13 @@ CASES = [
         path="run/data/palettes.csv",
     ),
     run_case(
+        "run: a cut line in the middle of metrics.jsonl",
+        lambda run: (run / "metrics.jsonl").write_text('{"epoch": 0}\n{"epo\n{"epoch": 1}\n'),
+        "line 2: not a JSON object",
+        through="report",
+        path="run/metrics.jsonl",
+    ),
+    run_case(
         "train --resume with an edited recipe",
         lambda run: None,
         "cannot resume: the recipe differs from the run's recipe.yaml (optimizer.lr: 0.001 -> "

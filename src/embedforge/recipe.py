@@ -473,6 +473,28 @@ def recipe_differences(old: Recipe, new: Recipe) -> list[str]:
     ]
 
 
+def _parse_yaml(text: str, where: str, expected: str) -> Any:
+    """``yaml.safe_load(text)``; invalid YAML is one line naming ``where``, line and column.
+
+    >>> _parse_yaml("[0.9, 1.1]", "--set views.scale", "a YAML value")
+    [0.9, 1.1]
+    >>> _parse_yaml("[0.9", "--set views.scale", "a YAML value")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    embedforge.errors.UserError: --set views.scale, line 1, column 5: not valid YAML (while ...
+    """
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:  # a syntax error, at a line and column
+        mark = error.problem_mark
+        at = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = ", ".join(part for part in (error.context, error.problem) if part)
+        raise UserError(f"{where}{at}: not valid YAML ({problem}); expected {expected}") from None
+    except yaml.YAMLError as error:  # e.g. a control character the reader refuses
+        problem = " ".join(str(error).split())
+        raise UserError(f"{where}: not valid YAML ({problem}); expected {expected}") from None
+
+
 def apply_override(raw: dict[str, Any], assignment: str) -> None:
     """Apply one ``dotted.key=value`` to the raw mapping; the value is parsed as YAML.
 
@@ -494,7 +516,7 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
         if not isinstance(child, dict):
             raise UserError(f"--set {key}: {part!r} is a value, not a section")
         node = child
-    value = yaml.safe_load(text)
+    value = _parse_yaml(text, f"--set {key}", "a YAML value such as 3, 0.1, true or [0.9, 1.1]")
     if leaf == "name" and parents and node.get("name") != value:
         node.clear()
     node[leaf] = value
@@ -524,15 +546,31 @@ def parse_recipe(raw: dict[str, Any], *, origin: str = "recipe") -> Recipe:
         raise UserError(_describe(error, origin)) from None
 
 
+def _read_recipe_text(path: Path) -> str:
+    """The recipe file's text; a missing, unreadable or non-UTF-8 file is one UserError."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: recipe file not found; expected a recipe YAML file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory; expected a recipe YAML file") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read the recipe ({error.strerror})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise UserError(
+            f"{path}, line {line}: byte 0x{data[error.start]:02x} is not UTF-8; expected a "
+            "UTF-8 recipe file"
+        ) from None
+
+
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
     """Read a recipe YAML file, apply ``key=value`` overrides, validate."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise UserError(f"{path}: recipe file not found") from None
-    except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML ({error})") from None
+    text = _read_recipe_text(path)
+    raw = _parse_yaml(text, str(path), "a mapping of sections, as in configs/") or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a recipe is a mapping of sections, got {type(raw).__name__}")
     # a section's new name first: it starts that section afresh (see apply_override)

@@ -9,6 +9,8 @@ from embedforge.bad_inputs.case import Case, Place
 from embedforge.recipe import load_recipe
 
 RECIPE = "recipe.yaml"
+FOLDER = b"<a folder>"
+"""``text`` for a case whose recipe path is a folder."""
 
 
 def recipe_case(
@@ -20,12 +22,15 @@ def recipe_case(
     overrides: tuple[str, ...] = (),
     names_file: bool = True,
 ) -> Case:
-    """A recipe file holding ``text`` (None: no file at all) trained with ``--set`` for each
-    override; the message must name ``key`` and, unless ``names_file`` is false (a problem
-    of the command line, not of the file), the recipe file."""
+    """A recipe file holding ``text`` (None: no file at all; ``FOLDER``: a folder in its
+    place) trained with ``--set`` for each override; the message must name ``key`` and,
+    unless ``names_file`` is false (a problem of the command line, not of the file), the
+    recipe file."""
 
     def make(at: Place) -> None:
-        if text is not None:
+        if text is FOLDER:
+            at.folder.joinpath(RECIPE).mkdir()
+        elif text is not None:
             at.write(RECIPE, text)
 
     def argv(at: Place) -> list[str]:
@@ -104,6 +109,41 @@ CASES = [
         "recipe: a YAML list, not a mapping",
         "- train\n- loss\n",
         "a recipe is a mapping of sections, got list",
+    ),
+    recipe_case(
+        "recipe: invalid YAML",
+        "train: [\n  epochs: 1\n",
+        "line 3, column 1: not valid YAML (while parsing a flow sequence, expected ',' or ']'",
+    ),
+    recipe_case(
+        "recipe: a tab indenting a key",
+        "train:\n\tepochs: 1\n",
+        "line 2, column 1: not valid YAML (while scanning for the next token, found character "
+        "'\\t' that cannot start any token); expected a mapping of sections",
+    ),
+    recipe_case(
+        "recipe: not UTF-8 (latin-1)",
+        "train:\n  epochs: 1\n# réglages\n".encode("latin-1"),
+        "line 3: byte 0xe9 is not UTF-8; expected a UTF-8 recipe file",
+    ),
+    recipe_case(
+        "recipe: a folder, not a file",
+        FOLDER,
+        "is a directory; expected a recipe YAML file",
+    ),
+    recipe_case(
+        "recipe: the file missing",
+        None,
+        "recipe file not found; expected a recipe YAML file",
+    ),
+    recipe_case(
+        "--set with a value that is not YAML",
+        "train:\n  epochs: 1\n",
+        "not valid YAML (while parsing a flow sequence, expected ',' or ']', but got '<stream "
+        "end>'); expected a YAML value such as 3, 0.1, true or [0.9, 1.1]",
+        key="--set views.scale",
+        overrides=("views.scale=[0.9, 1.1",),
+        names_file=False,
     ),
     recipe_case(
         "--set without '='",

@@ -142,6 +142,13 @@ CASES = [
         path=BEST,
     ),
     run_case(
+        "run: its recipe.yaml not valid YAML",
+        lambda run: (run / "recipe.yaml").write_text("data:\n  source: [palettes\n"),
+        "not valid YAML (while parsing a flow sequence, expected ',' or ']'",
+        through="evaluate",
+        path="run/recipe.yaml",
+    ),
+    run_case(
         "run: its data file changed since training",
         _edit_first_ratio,
         "changed since the run was trained on it (data.path",

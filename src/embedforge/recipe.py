@@ -473,8 +473,33 @@ def recipe_differences(old: Recipe, new: Recipe) -> list[str]:
     ]
 
 
+class _RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping.
+
+    YAML requires keys to be unique, but PyYAML keeps the last of two silently, so a recipe
+    with ``epochs: 5`` below ``epochs: 100`` would train 5 epochs without a word.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: list[Any] = []
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *defaults' may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"key {key!r} given a second time; each key may appear once",
+                    key_node.start_mark,
+                )
+            seen.append(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _parse_yaml(text: str, where: str, expected: str) -> Any:
-    """``yaml.safe_load(text)``; invalid YAML is one line naming ``where``, line and column.
+    """``text`` read as YAML (safely, each key once); invalid YAML is one line naming
+    ``where``, line and column.
 
     >>> _parse_yaml("[0.9, 1.1]", "--set views.scale", "a YAML value")
     [0.9, 1.1]
@@ -484,7 +509,7 @@ def _parse_yaml(text: str, where: str, expected: str) -> Any:
     embedforge.errors.UserError: --set views.scale, line 1, column 5: not valid YAML (while ...
     """
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader: no Python objects
     except yaml.MarkedYAMLError as error:  # a syntax error, at a line and column
         mark = error.problem_mark
         at = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

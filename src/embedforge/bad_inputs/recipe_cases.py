@@ -116,6 +116,12 @@ CASES = [
         "line 3, column 1: not valid YAML (while parsing a flow sequence, expected ',' or ']'",
     ),
     recipe_case(
+        "recipe: a key given twice",
+        "train:\n  epochs: 100\n  batch_size: 64\n  epochs: 5\n",
+        "line 4, column 3: not valid YAML (while constructing a mapping, key 'epochs' given a "
+        "second time; each key may appear once)",
+    ),
+    recipe_case(
         "recipe: a tab indenting a key",
         "train:\n\tepochs: 1\n",
         "line 2, column 1: not valid YAML (while scanning for the next token, found character "

@@ -7,8 +7,9 @@ instead of being silently ignored. ``--set train.epochs=3`` style overrides
 are applied to the raw mapping first and validated the same way.
 """
 
+import difflib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -547,19 +548,53 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     node[leaf] = value
 
 
+def _tagged_sections(union: Any) -> dict[str, type[_Section]]:
+    """A tagged union's sections by the tag pydantic puts in an error's location
+    (``loss.triplet_margin.margn``): the member's ``Tag``, else its ``name``."""
+    sections = {}
+    for member in get_args(get_args(union)[0]):  # Annotated[Union[...], discriminator]
+        tags = [meta.tag for meta in getattr(member, "__metadata__", ()) if isinstance(meta, Tag)]
+        section = get_args(member)[0] if tags else member
+        sections[tags[0] if tags else get_args(section.model_fields["name"].annotation)[0]] = (
+            section
+        )
+    return sections
+
+
+_UNIONS = {"data": AnyDataSection, "encoder": AnyEncoderSection, "loss": LossSection}
+"""The sections whose class follows a tag (data.source, encoder.name, loss.name)."""
+
+
+def _keys_beside(loc: list[str]) -> list[str]:
+    """The keys of the section holding the unknown key at ``loc`` (pydantic's location,
+    a union's tag included)."""
+    if len(loc) == 1:
+        return list(Recipe.model_fields)
+    if loc[0] in _UNIONS:
+        return list(_tagged_sections(_UNIONS[loc[0]])[loc[1]].model_fields)
+    annotation = Recipe.model_fields[loc[0]].annotation  # a section, or a section | None
+    section = next(arg for arg in (annotation, *get_args(annotation)) if isinstance(arg, type))
+    return list(section.model_fields)
+
+
 def _describe(error: ValidationError, origin: str) -> str:
     problems = []
     for item in error.errors():
-        loc = [str(part) for part in item["loc"]]
-        if loc[:1] in (["loss"], ["encoder"], ["data"]) and len(loc) > 2:
-            loc = [loc[0], *loc[2:]]  # drop the union's tag: loss.<name>.key
+        tagged = [str(part) for part in item["loc"]]
+        loc = tagged
+        if len(tagged) > 1 and tagged[0] in _UNIONS:
+            loc = [tagged[0], *tagged[2:]]  # drop the union's tag: loss.<name>.key -> loss.key
         key = ".".join(loc)
+        message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            problems.append(f"unknown key {key!r}")
+            keys = _keys_beside(tagged)
+            close = difflib.get_close_matches(loc[-1], keys, n=1)
+            guess = f" (did you mean {'.'.join([*loc[:-1], close[0]])!r}?)" if close else ""
+            problems.append(f"unknown key {key!r}{guess}; expected one of {', '.join(keys)}")
         elif not loc:  # a check across sections
-            problems.append(str(item["msg"]).removeprefix("Value error, "))
+            problems.append(message)
         else:
-            problems.append(f"key {key!r}: {item['msg']} (got {item.get('input')!r})")
+            problems.append(f"key {key!r}: {message} (got {item.get('input')!r})")
     return f"{origin}: " + "; ".join(problems)
 
 

@@ -64,6 +64,23 @@ CASES = [
         key="train.epochs",
     ),
     recipe_case(
+        "recipe: an unknown key",
+        "train:\n  epoch: 3\n",
+        "(did you mean 'train.epochs'?); expected one of epochs, batch_size, seed",
+        key="unknown key 'train.epoch'",
+    ),
+    recipe_case(
+        "recipe: an unknown section",
+        "trian:\n  epochs: 3\n",
+        "expected one of data, encoder, embedder, loss, projection",
+        key="unknown key 'trian'",
+    ),
+    recipe_case(
+        "recipe: an image folder without its paths",
+        "data:\n  source: image_folder\n",
+        "key 'data': data.source 'image_folder' needs data.root and data.csv",
+    ),
+    recipe_case(
         "recipe: a section that is not a mapping",
         "train:\n",
         "Input should be a valid dictionary",

@@ -1,11 +1,14 @@
 """Malformed image lists and image files, met by a run trained on an image folder.
 
 Every case writes a folder ``q/`` of images and a CSV naming them, ``q/list.csv``, and hands
-the CSV to one command (and its Python twin): embed, index build and search read an
-``image`` column, train reads ``image,label``. See :mod:`embedforge.data.image_folder`.
+the CSV (or the folder) to one command and its Python twin: embed, index build and search
+read an ``image`` column, train reads ``image,label``. See :mod:`embedforge.data.image_folder`.
 """
 
+import io
 from collections.abc import Callable
+
+import numpy as np
 
 from embedforge.bad_inputs.case import Case, Entrance, Place
 from embedforge.image_run import ImageRun
@@ -63,31 +66,46 @@ def good_image(at: Place) -> bytes:
 def image_case(
     name: str,
     images: dict[str, Content],
-    listed: str,
+    listed: str | None,
     expected: str,
     *,
     through: str,
     path: str = LIST,
 ) -> Case:
-    """``images`` (file name in ``q/`` -> bytes) listed by ``q/list.csv`` holding ``listed``,
-    read by the ``through`` command; the message must name ``path``."""
+    """``images`` (file name in ``q/`` -> bytes) listed by ``q/list.csv`` holding ``listed``
+    (None: no CSV, the command is handed the folder ``q`` itself), read by the ``through``
+    command; the message must name ``path``."""
     entrance = ENTRANCES[through]
+    given = LIST if listed is not None else "q"
 
     def make(at: Place) -> None:
         at.folder.joinpath("q").mkdir()
         for file, content in images.items():
             at.write(f"q/{file}", content(at) if callable(content) else content)
-        at.write(LIST, listed)
-        entrance.needs(at, at(LIST))
+        if listed is not None:
+            at.write(LIST, listed)
+        entrance.needs(at, at(given))
 
     return Case(
         name,
         make,
-        argv=lambda at: entrance.argv(at, at(LIST)),
-        call=lambda at: entrance.call(at, at(LIST)),
+        argv=lambda at: entrance.argv(at, at(given)),
+        call=lambda at: entrance.call(at, at(given)),
         expected=expected,
         path=path,
     )
+
+
+def _one_pixel(at: Place) -> bytes:
+    return _png(np.zeros((1, 1, 3), dtype=np.uint8))
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _outside(at: Place) -> bytes:
@@ -99,6 +117,29 @@ TWO = {"a.png": good_image, "b.png": good_image}
 LABELLED = "image,label\na.png,whale_0\nb.png,whale_1\n"
 
 CASES = [
+    image_case(
+        "images: 1x1 pixels",
+        {"a.png": good_image, "b.png": _one_pixel},
+        LABELLED,
+        "b.png: 1x1 pixels; expected at least 2 pixels on each side; listed in",
+        through="train",
+        path="q/b.png",
+    ),
+    image_case(
+        "images: a listed file missing",
+        {"a.png": good_image},
+        "image\na.png\nb.png\n",
+        "expected each listed image to be a file there",
+        through="search",
+    ),
+    image_case(
+        "images: a folder without images",
+        {"notes.txt": b"no pictures here"},
+        None,
+        "no image files in this folder; expected at least one (.png",
+        through="embed",
+        path="q",
+    ),
     image_case(
         "images: a path outside the root (../x.png)",
         {"a.png": _outside},

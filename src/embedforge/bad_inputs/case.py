@@ -73,6 +73,16 @@ class Entrance:
     argv: Callable[[Place, str], list[str]]
     call: Callable[[Place, str], object]
 
+    def meeting(self, given: str, make: Make) -> tuple[Make, Argv, Call]:
+        """A case's ``make``, ``argv`` and ``call`` for an input at ``given`` (relative to the
+        case's folder): ``make`` writes it, then what the command needs besides is put there."""
+
+        def make_all(at: Place) -> None:
+            make(at)
+            self.needs(at, at(given))
+
+        return make_all, lambda at: self.argv(at, at(given)), lambda at: self.call(at, at(given))
+
 
 @dataclass(frozen=True)
 class Case:

@@ -75,32 +75,25 @@ def image_case(
     """``images`` (file name in ``q/`` -> bytes) listed by ``q/list.csv`` holding ``listed``
     (None: no CSV, the command is handed the folder ``q`` itself), read by the ``through``
     command; the message must name ``path``."""
-    entrance = ENTRANCES[through]
     given = LIST if listed is not None else "q"
 
-    def make(at: Place) -> None:
+    def write(at: Place) -> None:
         at.folder.joinpath("q").mkdir()
         for file, content in images.items():
             at.write(f"q/{file}", content(at) if callable(content) else content)
         if listed is not None:
             at.write(LIST, listed)
-        entrance.needs(at, at(given))
 
-    return Case(
-        name,
-        make,
-        argv=lambda at: entrance.argv(at, at(given)),
-        call=lambda at: entrance.call(at, at(given)),
-        expected=expected,
-        path=path,
-    )
+    make, argv, call = ENTRANCES[through].meeting(given, write)
+    return Case(name, make, argv, call, expected=expected, path=path)
 
 
 def _one_pixel(at: Place) -> bytes:
-    return _png(np.zeros((1, 1, 3), dtype=np.uint8))
+    return png(np.zeros((1, 1, 3), dtype=np.uint8))
 
 
-def _png(pixels: np.ndarray) -> bytes:
+def png(pixels: np.ndarray) -> bytes:
+    """``(H, W, 3)`` uint8 pixels as the bytes of a PNG file."""
     from PIL import Image
 
     buffer = io.BytesIO()

@@ -62,20 +62,10 @@ def palette_case(
 ) -> Case:
     """A table ``file`` holding ``content`` (or what ``content(at)`` returns), read by the
     ``through`` command; the message must name ``file``."""
-    entrance = ENTRANCES[through]
-
-    def make(at: Place) -> None:
-        at.write(file, content(at) if callable(content) else content)
-        entrance.needs(at, at(file))
-
-    return Case(
-        name=name,
-        make=make,
-        argv=lambda at: entrance.argv(at, at(file)),
-        call=lambda at: entrance.call(at, at(file)),
-        expected=expected,
-        path=file,
+    make, argv, call = ENTRANCES[through].meeting(
+        file, lambda at: at.write(file, content(at) if callable(content) else content)
     )
+    return Case(name, make, argv, call, expected=expected, path=file)
 
 
 def _good(at: Place) -> bytes:

@@ -74,20 +74,10 @@ def run_case(
 ) -> Case:
     """The world's palette run copied to ``run/``, ``damage(run)`` done to it, read by the
     ``through`` command; the message must name ``path``."""
-    entrance = ENTRANCES[through]
-
-    def make(at: Place) -> None:
-        damage(at.copy(at.world.palette_run, "run"))
-        entrance.needs(at, at("run"))
-
-    return Case(
-        name=name,
-        make=make,
-        argv=lambda at: entrance.argv(at, at("run")),
-        call=lambda at: entrance.call(at, at("run")),
-        expected=expected,
-        path=path,
+    make, argv, call = ENTRANCES[through].meeting(
+        "run", lambda at: damage(at.copy(at.world.palette_run, "run"))
     )
+    return Case(name, make, argv, call, expected=expected, path=path)
 
 
 def _cut_in_half(path: Path) -> None:

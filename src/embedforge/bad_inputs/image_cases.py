@@ -88,6 +88,11 @@ def image_case(
     return Case(name, make, argv, call, expected=expected, path=path)
 
 
+def _truncated(at: Place) -> bytes:
+    """A noisy image cut to its first half: a download or copy that stopped midway."""
+    return png(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))[:400]
+
+
 def _one_pixel(at: Place) -> bytes:
     return png(np.zeros((1, 1, 3), dtype=np.uint8))
 
@@ -110,6 +115,22 @@ TWO = {"a.png": good_image, "b.png": good_image}
 LABELLED = "image,label\na.png,whale_0\nb.png,whale_1\n"
 
 CASES = [
+    image_case(
+        "images: a truncated file",
+        {"a.png": good_image, "b.png": _truncated},
+        "image\na.png\nb.png\n",
+        "cannot read this image (image file is truncated); expected a whole image file",
+        through="embed",
+        path="q/b.png",
+    ),
+    image_case(
+        "images: a file of zero bytes",
+        {"a.png": good_image, "b.png": b""},
+        "image\na.png\nb.png\n",
+        "expected a whole image file that Pillow can decode; listed in",
+        through="index build",
+        path="q/b.png",
+    ),
     image_case(
         "images: 1x1 pixels",
         {"a.png": good_image, "b.png": _one_pixel},

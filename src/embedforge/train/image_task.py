@@ -21,13 +21,13 @@ from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from embedforge.data.lazy_images import LazyImages
 from embedforge.data.prefetch import prefetch
 from embedforge.data.split import ImageSplit
 from embedforge.evaluate.retrieval import retrieval_metrics
 from embedforge.losses import VAELoss
+from embedforge.progress import progress_bar
 from embedforge.recipe import Recipe
 from embedforge.train.build import build_loss, build_model, build_views
 from embedforge.train.distributed import gather_with_grad, global_batch_loss, world_size
@@ -56,7 +56,7 @@ def embed_images(
     model.eval()
     chunks = _read_ahead(images.split(batch), images)
     total = math.ceil(len(images) / batch)
-    chunks = tqdm(chunks, total=total, desc="embedding", unit="batch", disable=not progress)
+    chunks = progress_bar(chunks, show=progress, total=total, desc="embedding", unit="batch")
     return torch.cat([model(chunk.to(device)).float().cpu() for chunk in chunks])
 
 

@@ -31,7 +31,6 @@ from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from embedforge.data.palettes import Palettes
 from embedforge.data.set_batch import SetBatch
@@ -39,6 +38,7 @@ from embedforge.data.split import HeldOut, fingerprint
 from embedforge.errors import UserError
 from embedforge.evaluate.retrieval import retrieval_metrics
 from embedforge.losses import CosineTripletLoss
+from embedforge.progress import progress_bar
 from embedforge.recipe import PaletteDataSection, Recipe
 from embedforge.train.build import build_loss, build_set_encoder, build_set_views
 from embedforge.train.distributed import gather_with_grad, world_size
@@ -81,7 +81,7 @@ def forward_by_size(
     by_size = sets.sizes.argsort(stable=True)  # (n,)
     outputs = []
     starts = range(0, len(sets), chunk)
-    for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress):
+    for start in progress_bar(starts, show=progress, desc="embedding", unit="batch"):
         part = trim_padding(sets[by_size[start : start + chunk]])
         part = part.to(device) if device is not None else part
         outputs.append(model(part.values, part.mask).float())  # (chunk, d)

@@ -27,7 +27,6 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
 
 from embedforge.data.split import HeldOut, ImageSplit
 from embedforge.devices import resolve_device
@@ -56,6 +55,7 @@ from embedforge.files.run_folder import (
     resolve_paths,
 )
 from embedforge.files.state import load_state, save_state
+from embedforge.progress import progress_bar
 from embedforge.recipe import Recipe, TrainSection, load_recipe, recipe_differences
 from embedforge.train.build import build_data, build_optimizer, build_palettes, build_schedule
 from embedforge.train.distributed import (
@@ -265,11 +265,8 @@ def train(
         history_file = _open_history(run_dir, history)
 
     last_saved = time.monotonic()  # a resume point costs a few ms: at most one per interval
-    epochs = tqdm(
-        range(start_epoch, settings.epochs),
-        desc="training",
-        unit="epoch",
-        disable=not (progress and main),
+    epochs = progress_bar(
+        range(start_epoch, settings.epochs), show=progress and main, desc="training", unit="epoch"
     )
     for epoch in epochs:
         started = time.perf_counter()

@@ -222,6 +222,8 @@ BAD_CSV = [
         ["line 1", "column 'ratio' appears 2 times", "expected each column once"],
     ),
     (PALETTE_CSV.replace("0.9,10,20,30,a", "0.9,10,20,30,a,x"), ["line 5", "6 fields", "5"]),
+    (PALETTE_CSV.replace("0.2,255,0,0,b", "0.2,255,0,0,b,x"), ["line 2: 6 fields; expected 5"]),
+    (PALETTE_CSV.replace("\n", ",\n").replace("object_id,", "object_id"), ["line 2: 6 fields"]),
     (PALETTE_CSV.replace(",a\n", ',"a\n', 1), ["not readable as CSV"]),
 ]
 

@@ -181,6 +181,12 @@ CASES = [
         through="embed",
     ),
     palette_case(
+        "palette: a first row with a field too many",
+        f"{HEADER}\n0.5,1,2,3,a,9\n0.5,1,2,3,b\n",
+        "line 2: 6 fields; expected 5, one per header column",
+        through="train",
+    ),
+    palette_case(
         "palette: not UTF-8 (latin-1)",
         _latin1_id,
         "line 2: byte 0xe9 is not UTF-8; expected a UTF-8 file",

@@ -44,11 +44,13 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import csv
 import gzip
 import io
 import lzma
 import os
 import re
+import warnings
 import zipfile
 import zlib
 from collections import Counter
@@ -403,15 +405,22 @@ def _read_csv(path: Path, label: str, id_column: str) -> tuple[pd.DataFrame, np.
         _check_header(header, label)
         id_at = header.index(id_column) if id_column in header else None
         others = [i for i in range(len(header)) if i != id_at]
-        frame = pd.read_csv(
-            io.BytesIO(data),
-            skiprows=1,
-            names=list(range(len(header))),
-            dtype=None if id_at is None else {id_at: str},
-            keep_default_na=False,
-            na_values={i: [""] for i in others},
-            **options,
-        )
+        with warnings.catch_warnings():
+            # a first row longer than the header is refused with this warning, not read with
+            # its first cells as an index (pandas' default), which shifts every column
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.BytesIO(data),
+                skiprows=1,
+                names=list(range(len(header))),
+                index_col=False,
+                dtype=None if id_at is None else {id_at: str},
+                keep_default_na=False,
+                na_values={i: [""] for i in others},
+                **options,
+            )
+    except pd.errors.ParserWarning:
+        raise UserError(_too_many_fields(data, label, len(header))) from None
     except pd.errors.ParserError as error:
         count = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
         if count is None:
@@ -427,6 +436,19 @@ def _read_csv(path: Path, label: str, id_column: str) -> tuple[pd.DataFrame, np.
     if len(frame) == 0:
         raise UserError(f"{label}: no data rows; expected one row per colour under the header")
     return frame, lines
+
+
+def _too_many_fields(data: bytes, label: str, expected: int) -> str:
+    """The message for the first row with more fields than the header (pandas' warning
+    says neither which row nor how many)."""
+    rows = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+    for row in rows:
+        if len(row) > expected:
+            return (
+                f"{label}, line {rows.line_num}: {len(row)} fields; expected {expected}, one per "
+                "header column"
+            )
+    return f"{label}: rows with more fields than the header; expected {expected}, one per column"
 
 
 def _check_header(header: list[str], label: str) -> None:

@@ -98,6 +98,22 @@ def _edit_first_ratio(run: Path) -> None:
 
 
 CASES = [
+    Case(
+        "run: the folder missing",
+        make=lambda at: None,
+        argv=lambda at: ["evaluate", at("run")],
+        call=lambda at: evaluate_run(at("run")),
+        expected="not a run folder: it does not exist (expected .embedforge.json",
+        path="run",
+    ),
+    Case(
+        "run: a file, not a folder",
+        make=lambda at: at.copy(at.world.palette_csv, "palette.csv"),
+        argv=lambda at: ["report", at("palette.csv")],
+        call=lambda at: write_report(at("palette.csv")),
+        expected="not a run folder: it is a file (expected .embedforge.json",
+        path="palette.csv",
+    ),
     run_case(
         "run: not a run (no marker)",
         lambda run: (run / ".embedforge.json").unlink(),
@@ -127,7 +143,7 @@ CASES = [
     run_case(
         "run: recipe edited to another encoder",
         _another_encoder,
-        "model weights do not fit recipe.yaml",
+        "unexpected (first 'phi.0.weight')); expected the weights of the model recipe.yaml",
         through="embed",
         path=BEST,
     ),

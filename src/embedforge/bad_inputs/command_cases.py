@@ -127,6 +127,15 @@ CASES = [
         path="mine",
     ),
     Case(
+        "train --resume together with --overwrite",
+        make=steps(_recipe, _run),
+        argv=lambda at: ["train", at("recipe.yaml"), "--out", at("run"), "--resume", "--overwrite"],
+        call=lambda at: _train_into(at, "run", resume=True, overwrite=True),
+        expected="expected one of them, not both",
+        path="run",
+        key="--resume",
+    ),
+    Case(
         "train --out a file",
         make=steps(_recipe, _users_folder),
         argv=lambda at: ["train", at("recipe.yaml"), "--out", at("mine/notes.txt")],

@@ -201,6 +201,11 @@ def train(
     ``data.path``; the run keeps a copy in ``data/`` (what :class:`PaletteEmbedder` does).
     """
     run_dir = Path(run_dir)
+    if resume and overwrite:  # prepare_folder would let reuse win and drop overwrite unsaid
+        raise UserError(
+            f"{run_dir}: --resume (resume=True) continues the run and --overwrite "
+            "(overwrite=True) starts it again; expected one of them, not both"
+        )
     found = prepare_folder(
         run_dir,
         RUN,
@@ -355,8 +360,6 @@ def train_from_file(
     path: str, out: str | None, overrides: list[str], *, resume: bool, overwrite: bool
 ) -> TrainResult:
     """The ``embedforge train`` command: load, override, train, print a summary line."""
-    if resume and overwrite:
-        raise UserError("--resume continues a run and --overwrite starts it again: pick one")
     recipe = load_recipe(path, overrides)
     run_dir = Path(out) if out else Path("runs") / Path(path).stem
     try:

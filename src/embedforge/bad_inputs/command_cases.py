@@ -136,6 +136,14 @@ CASES = [
         key="--resume",
     ),
     Case(
+        "search -k 0",
+        make=steps(_index, _table),
+        argv=lambda at: ["search", at("index"), at("palette.csv"), "-k", "0"],
+        call=lambda at: Searcher.load(at("index")).search(at("palette.csv"), k=0),
+        expected="k must be at least 1 (neighbours per query, search -k); got 0",
+        key="-k",
+    ),
+    Case(
         "train --out a file",
         make=steps(_recipe, _users_folder),
         argv=lambda at: ["train", at("recipe.yaml"), "--out", at("mine/notes.txt")],

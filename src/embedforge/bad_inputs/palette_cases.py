@@ -10,6 +10,8 @@ import io
 import zipfile
 from collections.abc import Callable
 
+import pandas as pd
+
 from embedforge.bad_inputs.case import Case, Entrance, Place
 from embedforge.embed import PaletteRun
 from embedforge.recipe import load_recipe
@@ -75,6 +77,12 @@ def _good(at: Place) -> bytes:
 def _truncated_gzip(at: Place) -> bytes:
     whole = gzip.compress(_good(at))
     return whole[: len(whole) // 2]
+
+
+def _truncated_parquet(at: Place) -> bytes:
+    buffer = io.BytesIO()
+    pd.read_csv(at.world.palette_csv).to_parquet(buffer)
+    return buffer.getvalue()[: buffer.tell() // 2]
 
 
 def _two_files_zipped(at: Place) -> bytes:
@@ -198,6 +206,19 @@ CASES = [
         "expected a complete .gz file",
         through="embed",
         file="palette.csv.gz",
+    ),
+    Case(
+        "palette: the file missing",
+        *ENTRANCES["embed"].meeting("missing.csv", lambda at: None),
+        expected="file not found; expected a palette table there",
+        path="missing.csv",
+    ),
+    palette_case(
+        "palette: truncated Parquet",
+        _truncated_parquet,
+        "); expected a complete Parquet file",
+        through="index build",
+        file="palette.parquet",
     ),
     palette_case(
         "palette: zip holding two files",

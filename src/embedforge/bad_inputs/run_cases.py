@@ -127,6 +127,12 @@ CASES = [
         through="embed",
     ),
     run_case(
+        "run: its split.parquet truncated",
+        lambda run: _cut_in_half(run / "split.parquet"),
+        "expected them as 'embedforge train' wrote them",
+        through="evaluate",
+    ),
+    run_case(
         "run: a truncated checkpoint",
         lambda run: _cut_in_half(run / "checkpoints/best.safetensors"),
         "not a whole embedforge checkpoint",

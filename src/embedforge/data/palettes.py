@@ -343,7 +343,7 @@ def _file_bytes(path: Path, label: str) -> bytes:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise UserError(f"{label}: file not found") from None
+        raise UserError(f"{label}: file not found; expected a palette table there") from None
     except IsADirectoryError:
         raise UserError(f"{label}: is a directory; expected a CSV file") from None
     except OSError as error:
@@ -475,9 +475,12 @@ def _read_parquet(path: Path, label: str) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path)
     except FileNotFoundError:
-        raise UserError(f"{label}: file not found") from None
+        raise UserError(f"{label}: file not found; expected a palette table there") from None
     except (OSError, ValueError, pyarrow.ArrowException) as error:
-        raise UserError(f"{label}: could not read it as Parquet ({_one_line(error)})") from None
+        raise UserError(
+            f"{label}: could not read it as Parquet ({_one_line(error)}); expected a complete "
+            "Parquet file"
+        ) from None
     if len(frame) == 0:
         raise UserError(f"{label}: no rows; expected one row per colour")
     return frame.reset_index(drop=True)

@@ -167,7 +167,9 @@ CASES = [
     palette_case(
         "palette: a missing column",
         "ratio,color_r,color_g,object_id\n0.5,1,2,a\n",
-        "missing column(s) 'color_b' for the palette layout",
+        "missing column(s) 'color_b' for the palette layout; found 'ratio', 'color_r', "
+        "'color_g', 'object_id'; accepted layouts: palette.csv (ratio, color_r, color_g, "
+        "color_b, object_id)",
         through="train",
     ),
     palette_case(

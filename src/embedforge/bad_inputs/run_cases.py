@@ -163,7 +163,7 @@ CASES = [
     run_case(
         "run: its data file changed since training",
         _edit_first_ratio,
-        "changed since the run was trained on it (data.path",
+        "; to score the run on the data as it is now, pass --allow-changed-data",
         through="evaluate",
         path="run/data/palettes.csv",
     ),

@@ -180,8 +180,8 @@ CASES = [
     ),
     palette_case(
         "palette: a row with a field too few",
-        f"{HEADER}\n0.5,1,2,3,a\n0.5,1,2,3\n",
-        "line 3, column 'object_id': expected a value",
+        f"{HEADER}\n0.5,1,2,3,a\n0.5,1,3,b\n",
+        "line 3: 4 fields; expected 5, one per header column",
         through="embed",
     ),
     palette_case(

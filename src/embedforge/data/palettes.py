@@ -432,6 +432,9 @@ def _read_csv(path: Path, label: str, id_column: str) -> tuple[pd.DataFrame, np.
     frame.columns = header
     lines = np.arange(len(frame)) + 2  # the header is line 1
     blank = np.logical_and.reduce([_empty_cells(frame.iloc[:, i]) for i in range(len(header))])
+    short = _empty_cells(frame.iloc[:, -1]) & ~blank  # where a row cut short would show
+    if short.any():
+        _refuse_short_rows(data, label, lines[short], len(header))
     frame, lines = frame[~blank].reset_index(drop=True), lines[~blank]
     if len(frame) == 0:
         raise UserError(f"{label}: no data rows; expected one row per colour under the header")
@@ -449,6 +452,21 @@ def _too_many_fields(data: bytes, label: str, expected: int) -> str:
                 "header column"
             )
     return f"{label}: rows with more fields than the header; expected {expected}, one per column"
+
+
+def _refuse_short_rows(data: bytes, label: str, candidates: np.ndarray, expected: int) -> None:
+    """Refuse the first row among ``candidates`` (line numbers of rows whose last cell is
+    empty) with fewer fields than the header. pandas fills a short row's missing cells as
+    empty, which would go unnoticed in a column no layout reads and, in one it reads, name
+    that column instead of the row's count."""
+    text = data.decode("utf-8").split("\n")
+    for line in candidates.tolist():
+        fields = next(csv.reader([text[line - 1].removesuffix("\r")]), [])
+        if len(fields) < expected:
+            raise UserError(
+                f"{label}, line {line}: {len(fields)} fields; expected {expected}, one per "
+                "header column"
+            )
 
 
 def _check_header(header: list[str], label: str) -> None:

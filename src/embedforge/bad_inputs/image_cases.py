@@ -146,6 +146,13 @@ CASES = [
         "expected each listed image to be a file there",
         through="search",
     ),
+    Case(
+        "images: an image file given as the list",
+        *ENTRANCES["embed"].meeting("q/a.png", lambda at: at.write("q/a.png", good_image(at))),
+        expected="line 1: not a readable CSV header ('utf-8' codec can't decode byte 0x89 in "
+        "position 0: invalid start byte); expected a header with columns image in a UTF-8 CSV",
+        path="q/a.png",
+    ),
     image_case(
         "images: a folder without images",
         {"notes.txt": b"no pictures here"},

@@ -213,7 +213,10 @@ def _read_table(
         except StopIteration:
             raise UserError(f"{csv_path}: the CSV file is empty; {expected}") from None
         except (csv.Error, UnicodeDecodeError) as error:
-            raise UserError(f"{csv_path}, line 1: not a readable CSV header ({error})") from error
+            raise UserError(
+                f"{csv_path}, line 1: not a readable CSV header ({error}); {expected} in a UTF-8 "
+                "CSV file"
+            ) from error
         absent = [column for column in columns if column not in header]
         if absent:
             raise UserError(
@@ -240,7 +243,8 @@ def _read_table(
                 lines.append(line)
         except (csv.Error, UnicodeDecodeError) as error:
             raise UserError(
-                f"{csv_path}, line {reader.line_num}: not readable as CSV ({error})"
+                f"{csv_path}, line {reader.line_num}: not readable as CSV ({error}); expected a "
+                "UTF-8 CSV file, one row per image"
             ) from error
     if not names:
         raise UserError(f"{csv_path}: no data rows after the header; expected one row per image")

@@ -6,7 +6,7 @@ through the command line (``embedforge.cli.main`` in this process, stdout and st
 captured) and through its Python twin, and writes benchmarks/results/reliability.md: the
 command, the message, the exit code, whether every file in the case's folder kept its
 sha256, and what Python raised; then the inputs that must work. Needs nothing beyond
-``pip install -e .[dev]`` and no network (about a minute on a 2-core CPU).
+``pip install -e .[dev]`` and no network (under a minute on a 2-core CPU).
 
     python benchmarks/reliability.py
 
@@ -123,14 +123,14 @@ def main() -> int:
             row, problems = accepted_row(good, *places(folder, f"ok{number:02d}", world))
             accepted.append(row)
             broken += problems
-    minutes = (time.perf_counter() - started) / 60
+    seconds = time.perf_counter() - started
     kept = sum(row[4] == "yes" for row in refused)
     failing = {problem.split(": ", 1)[0] for problem in broken}
     report = [
         "# Reliability: what a user is told about a bad input",
         "",
         f"Command: `{command_line()}` ({date.today().isoformat()}; {machine_line()}).",
-        f"Wall time of the run: {minutes:.1f} min.",
+        f"Wall time of the run: {seconds:.0f} s.",
         "",
         f"{len(CASES)} malformed inputs from the table in `embedforge.bad_inputs` (the one "
         "`tests/bad_inputs` runs), each met in a fresh folder through the command line and "

@@ -93,10 +93,6 @@ def _two_files_zipped(at: Place) -> bytes:
     return buffer.getvalue()
 
 
-def _latin1_id(at: Place) -> bytes:
-    return f"{HEADER}\n0.5,10,20,30,café\n0.5,10,20,30,b\n".encode("latin-1")
-
-
 CASES = [
     palette_case(
         "palette: empty file",
@@ -198,7 +194,7 @@ CASES = [
     ),
     palette_case(
         "palette: not UTF-8 (latin-1)",
-        _latin1_id,
+        f"{HEADER}\n0.5,10,20,30,café\n0.5,10,20,30,b\n".encode("latin-1"),
         "line 2: byte 0xe9 is not UTF-8; expected a UTF-8 file",
         through="index build",
     ),

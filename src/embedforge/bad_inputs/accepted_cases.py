@@ -11,6 +11,8 @@ import numpy as np
 
 from embedforge.bad_inputs import image_cases, palette_cases
 from embedforge.bad_inputs.case import Accepted, Make, Place
+from embedforge.recipe import load_recipe
+from embedforge.train.trainer import train
 
 HEADER = palette_cases.HEADER
 
@@ -35,7 +37,20 @@ def _images(name: str, write: Make, *, through: str, writes: str) -> Accepted:
     return Accepted(name, make, argv, call, writes=writes)
 
 
+def _recipe_with_crlf_and_comments(at: Place) -> None:
+    at.copy(at.world.palette_csv, "palette.csv")
+    recipe = palette_cases.TRAIN_RECIPE.format(table=at("palette.csv"))
+    at.write("recipe.yaml", "# a tiny run\r\n" + recipe.replace("\n", "  # set\r\n"))
+
+
 ACCEPTED = [
+    Accepted(
+        "recipe: CRLF line ends and comments (one epoch trained)",
+        make=_recipe_with_crlf_and_comments,
+        argv=lambda at: ["train", at("recipe.yaml"), "--out", at("run")],
+        call=lambda at: train(load_recipe(at("recipe.yaml")), at("run"), progress=False),
+        writes="run/checkpoints/best.safetensors",
+    ),
     _palette(
         "palette: a byte-order mark and CRLF line ends",
         f"\ufeff{HEADER}\r\n0.5,10,20,30,a\r\n0.5,40,50,60,a\r\n1,70,80,90,b\r\n",

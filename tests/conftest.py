@@ -1,10 +1,15 @@
-"""Shared fixtures: the device (CUDA only when present), a small trained palette run, data."""
+"""Shared fixtures: the device (CUDA only when present), a small trained palette run, data,
+and the world the bad-input cases copy from (kept here: a tests/bad_inputs/conftest.py is
+imported as the module ``conftest`` before --doctest-modules collects this file, which then
+fails as a mismatch)."""
 
 from pathlib import Path
 
 import pytest
 import torch
 
+from embedforge.bad_inputs.case import Place
+from embedforge.bad_inputs.world import World, build_world
 from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.recipe import load_recipe, parse_recipe
 from embedforge.train.trainer import train
@@ -88,3 +93,17 @@ def reid_run(reid_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     path = tmp_path_factory.mktemp("reid_run") / "run"
     train(recipe, path, progress=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The small trained runs, data and indexes every bad-input case copies from."""
+    return build_world(tmp_path_factory.mktemp("world"))
+
+
+@pytest.fixture
+def at(tmp_path: Path, world: World) -> Place:
+    """A bad-input case's own empty folder."""
+    folder = tmp_path / "case"
+    folder.mkdir()
+    return Place(folder, world)

@@ -12,11 +12,11 @@ from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from embedforge.data.lazy_images import LazyImages
 from embedforge.data.prefetch import prefetch
 from embedforge.data.set_batch import SetBatch
+from embedforge.progress import progress_bar
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ def embed_images(
     model.eval()
     chunks = read_ahead(images.split(batch), images)
     total = math.ceil(len(images) / batch)
-    chunks = tqdm(chunks, total=total, desc="embedding", unit="batch", disable=not progress)
+    chunks = progress_bar(chunks, show=progress, total=total, desc="embedding", unit="batch")
     return torch.cat([model(chunk.to(device)).float().cpu() for chunk in chunks])
 
 
@@ -70,7 +70,7 @@ def forward_by_size(
     by_size = sets.sizes.argsort(stable=True)  # (n,)
     outputs = []
     starts = range(0, len(sets), chunk)
-    for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress):
+    for start in progress_bar(starts, show=progress, desc="embedding", unit="batch"):
         part = trim_padding(sets[by_size[start : start + chunk]])
         part = part.to(device) if device is not None else part
         outputs.append(model(part.values, part.mask).float())  # (chunk, d)

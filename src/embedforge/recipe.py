@@ -7,8 +7,9 @@ instead of being silently ignored. ``--set train.epochs=3`` style overrides
 are applied to the raw mapping first and validated the same way.
 """
 
+import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -196,7 +197,7 @@ class Recipe(Section):
             if not calls & {"two_views", "anchor_positive_negative"}:
                 fitting = _losses_calling("two_views", "anchor_positive_negative")
                 problems.append(
-                    f"loss {self.loss.name!r} cannot train palettes; expected one taking two "
+                    f"loss.name {self.loss.name!r} cannot train palettes; expected a loss of two "
                     f"views or (anchor, positive, negative): {fitting}"
                 )
             elif "two_views" not in calls and self.projection is not None:
@@ -277,6 +278,53 @@ def recipe_differences(old: Recipe, new: Recipe) -> list[str]:
     ]
 
 
+class _RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping.
+
+    YAML requires keys to be unique, but PyYAML keeps the last of two silently, so a recipe
+    with ``epochs: 5`` below ``epochs: 100`` would train 5 epochs without a word.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: list[Any] = []
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *defaults' may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"key {key!r} given a second time; each key may appear once",
+                    key_node.start_mark,
+                )
+            seen.append(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _parse_yaml(text: str, where: str, expected: str) -> Any:
+    """``text`` read as YAML (safely, each key once); invalid YAML is one line naming
+    ``where``, line and column.
+
+    >>> _parse_yaml("[0.9, 1.1]", "--set views.scale", "a YAML value")
+    [0.9, 1.1]
+    >>> _parse_yaml("[0.9", "--set views.scale", "a YAML value")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    embedforge.errors.UserError: --set views.scale, line 1, column 5: not valid YAML (while ...
+    """
+    try:
+        return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader: no Python objects
+    except yaml.MarkedYAMLError as error:  # a syntax error, at a line and column
+        mark = error.problem_mark
+        at = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = ", ".join(part for part in (error.context, error.problem) if part)
+        raise UserError(f"{where}{at}: not valid YAML ({problem}); expected {expected}") from None
+    except yaml.YAMLError as error:  # e.g. a control character the reader refuses
+        problem = " ".join(str(error).split())
+        raise UserError(f"{where}: not valid YAML ({problem}); expected {expected}") from None
+
+
 def apply_override(raw: dict[str, Any], assignment: str) -> None:
     """Apply one ``dotted.key=value`` to the raw mapping; the value is parsed as YAML.
 
@@ -298,25 +346,51 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
         if not isinstance(child, dict):
             raise UserError(f"--set {key}: {part!r} is a value, not a section")
         node = child
-    value = yaml.safe_load(text)
+    value = _parse_yaml(text, f"--set {key}", "a YAML value such as 3, 0.1, true or [0.9, 1.1]")
     if leaf == "name" and parents and node.get("name") != value:
         node.clear()
     node[leaf] = value
 
 
-CHOICE_SECTIONS = ("data", "encoder", "loss", "sampler", "views", "set_views")
+CHOICE_SECTIONS = {
+    "data": (DATA_SOURCES,),
+    "encoder": (ENCODERS, SET_ENCODERS),
+    "loss": (LOSSES,),
+    "sampler": (SAMPLERS,),
+    "views": (VIEWS,),
+    "set_views": (SET_VIEWS,),
+}
 """The sections that are a registry's choices (pydantic's error paths name the choice too)."""
+
+
+def _keys_beside(loc: list[str]) -> list[str]:
+    """The keys of the section holding the unknown key at ``loc`` (pydantic's location,
+    a choice's tag included)."""
+    if len(loc) == 1:
+        return list(Recipe.model_fields)
+    if loc[0] in CHOICE_SECTIONS:
+        registries = CHOICE_SECTIONS[loc[0]]
+        config = next(registry[loc[1]].config for registry in registries if loc[1] in registry)
+        return list(config.model_fields)
+    annotation = Recipe.model_fields[loc[0]].annotation  # a section, or a section | None
+    section = next(arg for arg in (annotation, *get_args(annotation)) if isinstance(arg, type))
+    return list(section.model_fields)
 
 
 def _describe(error: ValidationError, origin: str) -> str:
     problems = []
     for item in error.errors():
-        loc = [str(part) for part in item["loc"]]
-        if loc[0:1] and loc[0] in CHOICE_SECTIONS and len(loc) > 2:
-            loc = [loc[0], *loc[2:]]  # drop the union's tag: loss.<name>.key
+        tagged = [str(part) for part in item["loc"]]
+        loc = tagged
+        if len(tagged) > 1 and tagged[0] in CHOICE_SECTIONS:
+            loc = [tagged[0], *tagged[2:]]  # drop the choice's tag: loss.<name>.key -> loss.key
         key = ".".join(loc)
+        message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            problems.append(f"unknown key {key!r}")
+            keys = _keys_beside(tagged)
+            close = difflib.get_close_matches(loc[-1], keys, n=1)
+            guess = f" (did you mean {'.'.join([*loc[:-1], close[0]])!r}?)" if close else ""
+            problems.append(f"unknown key {key!r}{guess}; expected one of {', '.join(keys)}")
         elif item["type"] == "union_tag_invalid":  # a name no registry entry has
             context = item["ctx"]
             field = str(context["discriminator"]).removesuffix("()")
@@ -325,9 +399,9 @@ def _describe(error: ValidationError, origin: str) -> str:
                 f"of {context['expected_tags']}"
             )
         elif not loc:  # a check across sections
-            problems.append(str(item["msg"]).removeprefix("Value error, "))
+            problems.append(message)
         else:
-            problems.append(f"key {key!r}: {item['msg']} (got {item.get('input')!r})")
+            problems.append(f"key {key!r}: {message} (got {item.get('input')!r})")
     return f"{origin}: " + "; ".join(problems)
 
 
@@ -339,15 +413,31 @@ def parse_recipe(raw: dict[str, Any], *, origin: str = "recipe") -> Recipe:
         raise UserError(_describe(error, origin)) from None
 
 
+def _read_recipe_text(path: Path) -> str:
+    """The recipe file's text; a missing, unreadable or non-UTF-8 file is one UserError."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: recipe file not found; expected a recipe YAML file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory; expected a recipe YAML file") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read the recipe ({error.strerror})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise UserError(
+            f"{path}, line {line}: byte 0x{data[error.start]:02x} is not UTF-8; expected a "
+            "UTF-8 recipe file"
+        ) from None
+
+
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
     """Read a recipe YAML file, apply ``key=value`` overrides, validate."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise UserError(f"{path}: recipe file not found") from None
-    except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML ({error})") from None
+    text = _read_recipe_text(path)
+    raw = _parse_yaml(text, str(path), "a mapping of sections, as in configs/") or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a recipe is a mapping of sections, got {type(raw).__name__}")
     # a section's new name first: it starts that section afresh (see apply_override)

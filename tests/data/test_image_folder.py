@@ -201,6 +201,7 @@ def test_a_bad_image_is_one_error_naming_it(folder, name, make, pattern):
     message = str(caught.value)
     assert message.startswith(f"{folder / name}: ") and "\n" not in message
     assert pattern in message and message.endswith("bad.csv, line 3")
+    assert message.count("listed in") == 1  # said once, not wrapped in a second message
 
 
 def test_a_decompression_bomb_is_one_error_naming_it(folder, monkeypatch):

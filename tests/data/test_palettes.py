@@ -193,6 +193,11 @@ BAD_CSV = [
     (PALETTE_CSV.replace("0.5,0,255", "0.5,0,inf"), ["line 3", "'color_g'", "finite", "got inf"]),
     (PALETTE_CSV.replace("0.3,0,0,255", "0.3,0,0,-inf"), ["line 4", "'color_b'", "finite"]),
     (PALETTE_CSV.replace("0.9,10,20,30,a", "0.9,10,20,30,"), ["line 5", "'object_id'", "empty"]),
+    (PALETTE_CSV.replace("0.9,10,20,30,a", "0.9,10,30,a"), ["line 5: 4 fields; expected 5"]),
+    (
+        PALETTE_CSV.replace("object_id\n", "object_id,notes\n").replace(",a\n", ",a,x\n", 1),
+        ["line 2: 5 fields; expected 6"],  # the unread notes column would hide it
+    ),
     (PALETTE_CSV.replace("0.9,10,20,30,a", "0.9,10,20,30,  "), ["line 5", "'object_id'", "empty"]),
     (PALETTE_CSV.replace("0.3,0,0,255", "0.3,0,0,256"), ["line 4", "'color_b'", "0 and 255"]),
     (PALETTE_CSV.replace("0.9,10,20", "0.9,-1,20"), ["line 5", "'color_r'", "0 and 255", "-1"]),
@@ -222,6 +227,8 @@ BAD_CSV = [
         ["line 1", "column 'ratio' appears 2 times", "expected each column once"],
     ),
     (PALETTE_CSV.replace("0.9,10,20,30,a", "0.9,10,20,30,a,x"), ["line 5", "6 fields", "5"]),
+    (PALETTE_CSV.replace("0.2,255,0,0,b", "0.2,255,0,0,b,x"), ["line 2: 6 fields; expected 5"]),
+    (PALETTE_CSV.replace("\n", ",\n").replace("object_id,", "object_id"), ["line 2: 6 fields"]),
     (PALETTE_CSV.replace(",a\n", ',"a\n', 1), ["not readable as CSV"]),
 ]
 

@@ -46,7 +46,10 @@ def test_palette_recipes_default_to_set_transformer_ntxent_and_views() -> None:
     [
         ({"data": {"source": "palettes"}, "embedder": {"dim": 8}}, "'embedder' is for images"),
         ({"data": {"source": "palettes"}, "encoder": {"name": "small_cnn"}}, "encoder.name"),
-        ({"data": {"source": "palettes"}, "loss": {"name": "supcon"}}, "loss 'supcon' cannot"),
+        (
+            {"data": {"source": "palettes"}, "loss": {"name": "supcon"}},
+            "loss.name 'supcon' cannot train palettes",
+        ),
         ({"data": {"source": "palettes", "colour": "lab"}}, "unknown key 'data.colour'"),
         ({"data": {"source": "palettes"}, "encoder": {"name": "deep_sets", "heads": 2}}, "heads"),
         ({"set_views": {}}, "'set_views' is for data.source 'palettes'"),

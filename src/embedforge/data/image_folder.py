@@ -107,7 +107,8 @@ class ImageFolder(Dataset):
             name, line = missing[0]
             raise UserError(
                 f"{self.csv_path}, column {image_column!r}: {len(missing)} of {len(names)} listed "
-                f"images are not in {self.root}; first: {name!r} (line {line})"
+                f"images are not in {self.root}; first: {name!r} (line {line}); expected each "
+                "listed image to be a file there"
             )
         self.image_names: list[str] = names
         self.classes: list[str] = sorted(set(label_names))
@@ -134,8 +135,13 @@ class ImageFolder(Dataset):
                         f"pixels on each side{listed}"
                     )
                 pixels = self._pixels(image)  # (H, W, 3) or (H, W), float32 in [0, 1]
+        except UserError:  # the size check's own message (a UserError is a ValueError too)
+            raise
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-            raise UserError(f"{path}: cannot read this image ({error}){listed}") from error
+            raise UserError(
+                f"{path}: cannot read this image ({error}); expected a whole image file that "
+                f"Pillow can decode{listed}"
+            ) from error
         tensor = torch.from_numpy(pixels)
         tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
         return tensor.contiguous(), self.labels[i]  # (C, H, W), ()
@@ -180,7 +186,10 @@ def _image_files(root: Path) -> list[str]:
     """The image files directly in ``root``, by name; none is a UserError."""
     names = sorted(p.name for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not names:
-        raise UserError(f"{root}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+        raise UserError(
+            f"{root}: no image files in this folder; expected at least one "
+            f"({', '.join(IMAGE_SUFFIXES)}) directly in it"
+        )
     return names
 
 
@@ -204,7 +213,10 @@ def _read_table(
         except StopIteration:
             raise UserError(f"{csv_path}: the CSV file is empty; {expected}") from None
         except (csv.Error, UnicodeDecodeError) as error:
-            raise UserError(f"{csv_path}, line 1: not a readable CSV header ({error})") from error
+            raise UserError(
+                f"{csv_path}, line 1: not a readable CSV header ({error}); {expected} in a UTF-8 "
+                "CSV file"
+            ) from error
         absent = [column for column in columns if column not in header]
         if absent:
             raise UserError(
@@ -231,7 +243,8 @@ def _read_table(
                 lines.append(line)
         except (csv.Error, UnicodeDecodeError) as error:
             raise UserError(
-                f"{csv_path}, line {reader.line_num}: not readable as CSV ({error})"
+                f"{csv_path}, line {reader.line_num}: not readable as CSV ({error}); expected a "
+                "UTF-8 CSV file, one row per image"
             ) from error
     if not names:
         raise UserError(f"{csv_path}: no data rows after the header; expected one row per image")

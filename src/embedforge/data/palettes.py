@@ -44,11 +44,13 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import csv
 import gzip
 import io
 import lzma
 import os
 import re
+import warnings
 import zipfile
 import zlib
 from collections import Counter
@@ -346,7 +348,7 @@ def _file_bytes(path: Path, label: str) -> bytes:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise UserError(f"{label}: file not found") from None
+        raise UserError(f"{label}: file not found; expected a palette table there") from None
     except IsADirectoryError:
         raise UserError(f"{label}: is a directory; expected a CSV file") from None
     except OSError as error:
@@ -408,15 +410,22 @@ def _read_csv(path: Path, label: str, id_column: str) -> tuple[pd.DataFrame, np.
         _check_header(header, label)
         id_at = header.index(id_column) if id_column in header else None
         others = [i for i in range(len(header)) if i != id_at]
-        frame = pd.read_csv(
-            io.BytesIO(data),
-            skiprows=1,
-            names=list(range(len(header))),
-            dtype=None if id_at is None else {id_at: str},
-            keep_default_na=False,
-            na_values={i: [""] for i in others},
-            **options,
-        )
+        with warnings.catch_warnings():
+            # a first row longer than the header is refused with this warning, not read with
+            # its first cells as an index (pandas' default), which shifts every column
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.BytesIO(data),
+                skiprows=1,
+                names=list(range(len(header))),
+                index_col=False,
+                dtype=None if id_at is None else {id_at: str},
+                keep_default_na=False,
+                na_values={i: [""] for i in others},
+                **options,
+            )
+    except pd.errors.ParserWarning:
+        raise UserError(_too_many_fields(data, label, len(header))) from None
     except pd.errors.ParserError as error:
         count = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
         if count is None:
@@ -428,10 +437,41 @@ def _read_csv(path: Path, label: str, id_column: str) -> tuple[pd.DataFrame, np.
     frame.columns = header
     lines = np.arange(len(frame)) + 2  # the header is line 1
     blank = np.logical_and.reduce([_empty_cells(frame.iloc[:, i]) for i in range(len(header))])
+    short = _empty_cells(frame.iloc[:, -1]) & ~blank  # where a row cut short would show
+    if short.any():
+        _refuse_short_rows(data, label, lines[short], len(header))
     frame, lines = frame[~blank].reset_index(drop=True), lines[~blank]
     if len(frame) == 0:
         raise UserError(f"{label}: no data rows; expected one row per colour under the header")
     return frame, lines
+
+
+def _too_many_fields(data: bytes, label: str, expected: int) -> str:
+    """The message for the first row with more fields than the header (pandas' warning
+    says neither which row nor how many)."""
+    rows = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+    for row in rows:
+        if len(row) > expected:
+            return (
+                f"{label}, line {rows.line_num}: {len(row)} fields; expected {expected}, one per "
+                "header column"
+            )
+    return f"{label}: rows with more fields than the header; expected {expected}, one per column"
+
+
+def _refuse_short_rows(data: bytes, label: str, candidates: np.ndarray, expected: int) -> None:
+    """Refuse the first row among ``candidates`` (line numbers of rows whose last cell is
+    empty) with fewer fields than the header. pandas fills a short row's missing cells as
+    empty, which would go unnoticed in a column no layout reads and, in one it reads, name
+    that column instead of the row's count."""
+    text = data.decode("utf-8").split("\n")
+    for line in candidates.tolist():
+        fields = next(csv.reader([text[line - 1].removesuffix("\r")]), [])
+        if len(fields) < expected:
+            raise UserError(
+                f"{label}, line {line}: {len(fields)} fields; expected {expected}, one per "
+                "header column"
+            )
 
 
 def _check_header(header: list[str], label: str) -> None:
@@ -458,9 +498,12 @@ def _read_parquet(path: Path, label: str) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path)
     except FileNotFoundError:
-        raise UserError(f"{label}: file not found") from None
+        raise UserError(f"{label}: file not found; expected a palette table there") from None
     except (OSError, ValueError, pyarrow.ArrowException) as error:
-        raise UserError(f"{label}: could not read it as Parquet ({_one_line(error)})") from None
+        raise UserError(
+            f"{label}: could not read it as Parquet ({_one_line(error)}); expected a complete "
+            "Parquet file"
+        ) from None
     if len(frame) == 0:
         raise UserError(f"{label}: no rows; expected one row per colour")
     return frame.reset_index(drop=True)

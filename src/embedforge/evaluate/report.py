@@ -54,10 +54,11 @@ def write_report(
     if out is not None and Path(out).exists() and not overwrite:
         raise UserError(f"{out}: exists; pass --overwrite to replace it")
     run = load_run_embeddings(run_dir, allow_changed_data=allow_changed_data)
+    history = read_history(run_dir)  # before evaluating, which writes metrics.json
     metrics = _current_metrics(run_dir, run, seed)
     sections = [
         section("recipe", "Recipe", f"<pre>{html.escape((run_dir / RECIPE).read_text())}</pre>"),
-        section("training", "Training", _training(read_history(run_dir))),
+        section("training", "Training", _training(history)),
         section("metrics", "Metrics", _metrics(metrics)),
         section("map", "Map of the held-out items (UMAP)", _map(run, seed)),
         section("rsm", "Representational similarity", _rsm(run, seed)),

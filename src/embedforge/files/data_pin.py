@@ -83,7 +83,10 @@ def read_pin(run_dir: Path) -> DataPin:
         split = pd.read_parquet(split_path)
         ids, sides = split["id"].to_numpy(), split["split"].to_numpy()
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UserError(f"{run_dir}: unreadable {INPUTS} or {SPLIT} ({error})") from None
+        raise UserError(
+            f"{run_dir}: unreadable {INPUTS} or {SPLIT} ({' '.join(str(error).split())}); "
+            "expected them as 'embedforge train' wrote them"
+        ) from None
     return DataPin(files, items, HeldOut(ids[sides == "train"], ids[sides == "test"]))
 
 

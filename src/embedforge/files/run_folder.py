@@ -48,8 +48,10 @@ def check_run_folder(run_dir: str | Path, *, needs: str = BEST) -> Path:
     """``run_dir`` as a Path, after checking it is a run folder holding ``needs``."""
     run_dir = Path(run_dir)
     expected = f"expected {MARKER}, {RECIPE} and {needs} written by 'embedforge train'"
+    if not run_dir.exists():
+        raise UserError(f"{run_dir}: not a run folder: it does not exist ({expected})")
     if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: not a run folder: it does not exist")
+        raise UserError(f"{run_dir}: not a run folder: it is a file ({expected})")
     if not is_folder_of(run_dir, RUN) or not (run_dir / RECIPE).is_file():
         raise UserError(f"{run_dir}: not a run folder ({expected})")
     if not (run_dir / needs).is_file():
@@ -94,9 +96,27 @@ def load_best(
         try:
             module.load_state_dict(state[key])
         except RuntimeError as error:
-            first = str(error).strip().splitlines()
-            reason = " ".join(line.strip() for line in first[:2])
-            raise UserError(f"{path}: {key} weights do not fit {RECIPE} ({reason})") from None
+            raise UserError(
+                f"{path}: {key} weights do not fit {RECIPE} ({_misfit(module, state[key], error)});"
+                f" expected the weights of the model {RECIPE} describes (was it edited?)"
+            ) from None
+
+
+def _misfit(module: torch.nn.Module, weights: dict[str, torch.Tensor], error: RuntimeError) -> str:
+    """What differs between a module's tensors and a checkpoint's, counted, with the first of
+    each kind: torch's own message lists every key, hundreds for a whole encoder."""
+    wanted = module.state_dict()
+    kinds = {
+        "missing": [repr(name) for name in wanted if name not in weights],
+        "unexpected": [repr(name) for name in weights if name not in wanted],
+        "of another shape": [
+            f"{name!r}: {list(weights[name].shape)} in the file, {list(tensor.shape)} in the model"
+            for name, tensor in wanted.items()
+            if name in weights and weights[name].shape != tensor.shape
+        ],
+    }
+    found = [f"{len(names)} {kind} (first {names[0]})" for kind, names in kinds.items() if names]
+    return ", ".join(found) or str(error).strip().splitlines()[0]
 
 
 def save_best_model(run_dir: str | Path, recipe_yaml: str, model: torch.nn.Module) -> None:

@@ -282,8 +282,8 @@ class EmbeddingIndex:
         >>> index.search(np.array([[0.0, 2.0, 1.0]]), k=5).ids.tolist()
         [[20, 30, 10]]
         """
-        if k < 1:
-            raise ValueError(f"k must be at least 1; got {k}")
+        if k < 1:  # a user's number (search -k): one clear error, not a traceback
+            raise UserError(f"k must be at least 1 (neighbours per query, search -k); got {k}")
         queries = _as_float32_matrix(queries, "queries")
         if queries.shape[1] != self.dim:
             raise ValueError(

@@ -18,10 +18,10 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from embedforge.files.run_folder import LAST, read_history
 from embedforge.files.state import load_state
+from embedforge.progress import progress_bar
 from embedforge.train.best_epoch import BestEpoch
 from embedforge.train.distributed import broadcast_metrics, is_main_process
 from embedforge.train.finite_loss import FiniteLossGuard
@@ -117,9 +117,7 @@ def run_epochs(
 ) -> list[dict]:
     """Train the epochs after ``history``'s; the full history."""
     epochs = range(len(history), settings.epochs)
-    shown = tqdm(
-        epochs, desc="training", unit="epoch", disable=not (progress and is_main_process())
-    )
+    shown = progress_bar(epochs, show=progress and is_main_process(), desc="training", unit="epoch")
     for epoch in shown:
         started = time.perf_counter()
         loss = train_epoch(task, optimization, settings.seed, epoch)

@@ -51,6 +51,10 @@ from embedforge.train.set_task import SetTask
 from embedforge.train.task import RecipeTask
 
 PaletteTable = str | os.PathLike[str] | pd.DataFrame
+RESUME_OR_OVERWRITE = (
+    "--resume (resume=True) continues the run and --overwrite (overwrite=True) starts it "
+    "again; expected one of them, not both"
+)
 
 
 def uses_mixed_precision(settings: TrainSection, device: torch.device) -> bool:
@@ -199,6 +203,8 @@ def train(
     ``data.path``; the run keeps a copy in ``data/`` (what :class:`PaletteEmbedder` does).
     """
     run_dir = Path(run_dir)
+    if resume and overwrite:  # prepare_folder would let reuse win and drop overwrite unsaid
+        raise UserError(f"{run_dir}: {RESUME_OR_OVERWRITE}")
     hint = "pass --resume to continue it or --overwrite to start it again"
     found = prepare_folder(run_dir, RUN, overwrite=overwrite, reuse=resume, hint=hint)
     resuming = resume and (run_dir / LAST).is_file()
@@ -233,8 +239,6 @@ def train_from_file(
     path: str, out: str | None, overrides: list[str], *, resume: bool, overwrite: bool
 ) -> TrainResult:
     """The ``embedforge train`` command: load, override, train, print a summary line."""
-    if resume and overwrite:
-        raise UserError("--resume continues a run and --overwrite starts it again: pick one")
     recipe = load_recipe(path, overrides)
     run_dir = Path(out) if out else Path("runs") / Path(path).stem
     try:

@@ -37,6 +37,21 @@ def arcface_logits(cosine: Tensor, labels: Tensor, *, margin: float, scale: floa
     return logits * scale
 
 
+def arcface_loss(
+    embeddings: Tensor, labels: Tensor, weight: Tensor, *, margin: float = 28.6, scale: float = 64.0
+) -> Tensor:
+    """Mean cross-entropy of the margin-added, scaled cosines to the class centres.
+
+    embeddings: (B, D); labels: (B,) int; weight: the class centres (D, C); ``margin`` in
+    degrees. Returns a scalar.
+    """
+    labels = labels.long()
+    weight = weight.to(embeddings.dtype)  # (D, C)
+    cosine = F.normalize(embeddings, dim=1) @ F.normalize(weight, dim=0)  # (B, C)
+    logits = arcface_logits(cosine, labels, margin=math.radians(margin), scale=scale)  # (B, C)
+    return F.cross_entropy(logits, labels)
+
+
 class ArcFaceLoss(nn.Module):
     """ArcFace loss (Deng et al., 2019, arXiv:1801.07698).
 
@@ -84,13 +99,7 @@ class ArcFaceLoss(nn.Module):
         nn.init.normal_(self.W)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        labels = labels.long()
-        weight = self.W.to(embeddings.dtype)  # (D, C)
-        cosine = F.normalize(embeddings, dim=1) @ F.normalize(weight, dim=0)  # (B, C)
-        logits = arcface_logits(
-            cosine, labels, margin=math.radians(self.margin), scale=self.scale
-        )  # (B, C)
-        return F.cross_entropy(logits, labels)
+        return arcface_loss(embeddings, labels, self.W, margin=self.margin, scale=self.scale)
 
     def extra_repr(self) -> str:
         return (

@@ -16,6 +16,16 @@ from embedforge.losses.loss_config import LossConfig
 from embedforge.registry import LOSSES
 
 
+def softmax_classifier_loss(
+    embeddings: Tensor, labels: Tensor, weight: Tensor, bias: Tensor | None = None
+) -> Tensor:
+    """Mean cross-entropy of the linear classifier ``embeddings @ weight.T + bias``.
+
+    embeddings: (B, D); labels: (B,) int; weight: (C, D); bias: (C,) or None -> scalar.
+    """
+    return F.cross_entropy(F.linear(embeddings, weight, bias), labels.long())
+
+
 class SoftmaxClassifierLoss(nn.Module):
     """Cross-entropy of a linear classifier on the embeddings (mean over the batch).
 
@@ -48,7 +58,8 @@ class SoftmaxClassifierLoss(nn.Module):
         return self.classifier(embeddings)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return F.cross_entropy(self.logits(embeddings), labels.long())
+        classifier = self.classifier
+        return softmax_classifier_loss(embeddings, labels, classifier.weight, classifier.bias)
 
 
 class SoftmaxConfig(LossConfig):

@@ -1,4 +1,12 @@
-"""Batch-all and batch-hard triplet losses exactly as O. Moindrot's classic write-up.
+"""The functional form of every loss, and the triplet losses of O. Moindrot's classic write-up.
+
+Each loss module holds its plain function beside its ``nn.Module`` (the function is what the
+tests check against PML or a loop; the module keeps the hyper-parameters); they are all
+importable from here: ``triplet_margin_loss``, ``contrastive_loss``, ``ntxent_loss``,
+``supcon_loss``, ``multi_similarity_loss``, ``arcface_loss``, ``softmax_classifier_loss``,
+``cosine_triplet_loss`` and ``negative_elbo`` (the VAE's, given its decoder's output).
+
+Batch-all and batch-hard triplet losses exactly as O. Moindrot's write-up:
 
 "Triplet Loss and Online Triplet Mining in TensorFlow" (2018) is where many
 people learnt online mining; these functions reproduce its numbers so code
@@ -11,9 +19,18 @@ mean over all anchors for batch-hard. Sources: FaceNet (arXiv:1503.03832) and
 import torch.nn.functional as F
 from torch import Tensor
 
+from embedforge.losses.arcface import arcface_loss
+from embedforge.losses.classifier import softmax_classifier_loss
+from embedforge.losses.contrastive import contrastive_loss
+from embedforge.losses.cosine_triplet import cosine_triplet_loss
 from embedforge.losses.distances import safe_sqrt
 from embedforge.losses.masks import label_masks
+from embedforge.losses.multi_similarity import multi_similarity_loss
+from embedforge.losses.ntxent import ntxent_loss
+from embedforge.losses.supcon import supcon_loss
+from embedforge.losses.triplet import triplet_margin_loss
 from embedforge.losses.triplet_kernel import triplet_margin_from_matrix
+from embedforge.losses.vae import negative_elbo
 
 _EPS = 1e-16
 
@@ -79,4 +96,16 @@ def batch_hard_triplet_loss(
     return F.relu(hardest_positive - hardest_negative + margin).mean()
 
 
-__all__ = ["batch_all_triplet_loss", "batch_hard_triplet_loss"]
+__all__ = [
+    "arcface_loss",
+    "batch_all_triplet_loss",
+    "batch_hard_triplet_loss",
+    "contrastive_loss",
+    "cosine_triplet_loss",
+    "multi_similarity_loss",
+    "negative_elbo",
+    "ntxent_loss",
+    "softmax_classifier_loss",
+    "supcon_loss",
+    "triplet_margin_loss",
+]

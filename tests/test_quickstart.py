@@ -1,8 +1,10 @@
+import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from embedforge.cli import build_parser
+from embedforge.cli import build_parser, main
 from embedforge.quickstart import run_quickstart
 
 
@@ -26,3 +28,17 @@ def test_quickstart_writes_every_stage_and_says_where(tmp_path: Path, capsys) ->
 def test_quickstart_command_writes_to_a_quickstart_folder_by_default() -> None:
     args = build_parser().parse_args(["quickstart"])
     assert args.out == "quickstart" and args.handler.__name__ == "_run_quickstart"
+
+
+def test_quickstart_without_the_report_extra_stops_before_any_work(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import raises ModuleNotFoundError
+    assert main(["quickstart", "--out", str(tmp_path / "qs")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no stage started
+    assert captured.err.splitlines() == [
+        "embedforge: error: the report draws its plots with matplotlib, which is not installed: "
+        "pip install embedforge[report]"
+    ]
+    assert list(tmp_path.iterdir()) == []

@@ -26,7 +26,7 @@ from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.demo import demo_recipe
 from embedforge.embed import PaletteRun, own_items_frame, write_embeddings
 from embedforge.evaluate.evaluate_run import summary_line
-from embedforge.evaluate.report import write_report
+from embedforge.evaluate.report import require_report_packages, write_report
 from embedforge.files.atomic import atomic_write, staged_folder
 from embedforge.files.markers import FolderKind, prepare_folder, write_marker
 from embedforge.files.run_folder import METRICS
@@ -53,6 +53,7 @@ def run_quickstart(
 ) -> dict[str, Path]:  # fmt: skip
     """Run every stage into ``out``; the files written, by what they are."""
     start = time.perf_counter()
+    require_report_packages()  # before any work: the reports come last
     prepare_folder(out, QUICKSTART, overwrite=overwrite, hint="pass --overwrite to redo it")
     with staged_folder(out) as staged:
         write_marker(staged, QUICKSTART)

@@ -3,12 +3,14 @@ Pictures are not compared pixel by pixel (fonts and matplotlib versions move pix
 
 import io
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from embedforge.errors import UserError
 from embedforge.evaluate import plots
 from embedforge.evaluate.plots import (
     curves_figure,
@@ -213,3 +215,26 @@ def test_write_png_refuses_other_bytes(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="PNG"):
         write_png(b"<svg/>", tmp_path / "figure.png")
     assert not (tmp_path / "figure.png").exists()
+
+
+FIGURES = {
+    "rsm": lambda: rsm_figure(similarity_matrix(np.eye(3), np.arange(3)), title="t"),
+    "map": lambda: umap_figure(
+        Projection(np.zeros((2, 2), np.float32), np.arange(2)),
+        np.arange(2),
+        title="t",
+        categorical=True,
+        value_name="label",
+    ),
+    "curves": lambda: curves_figure([{"epoch": 0, "loss": 1.0}], keys=["loss"], title="t"),
+}
+
+
+@pytest.mark.parametrize("figure", FIGURES)
+def test_without_matplotlib_a_figure_names_the_extra(
+    figure: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """matplotlib's submodules loaded by earlier tests must not hide its absence."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import raises ModuleNotFoundError
+    with pytest.raises(UserError, match=r"matplotlib, which is not installed: .*\[report\]$"):
+        FIGURES[figure]()

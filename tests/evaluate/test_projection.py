@@ -1,12 +1,14 @@
 """UMAP maps: shapes, seeds, subsets, separated clusters, tiny inputs. One fitted map is shared
 (numba compiles UMAP on the first call of a process, ~10 s)."""
 
+import sys
 import warnings
 
 import numpy as np
 import pytest
 import torch
 
+from embedforge.errors import UserError
 from embedforge.evaluate.projection import Projection, umap_2d
 
 
@@ -86,3 +88,11 @@ def test_too_few_items(n) -> None:
 def test_bad_shape() -> None:
     with pytest.raises(ValueError, match="2-D"):
         umap_2d(np.ones(10))
+
+
+def test_without_umap_a_map_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "umap", None)  # import raises ModuleNotFoundError
+    with pytest.raises(
+        UserError, match=r"with umap, which is not installed: .*embedforge\[report\]"
+    ):
+        umap_2d(np.ones((10, 4)))

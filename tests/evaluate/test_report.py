@@ -3,6 +3,7 @@
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from PIL import Image
 
 from embedforge.cli import main
+from embedforge.errors import UserError
 from embedforge.evaluate.report import REPORT, SECTIONS, write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -103,3 +105,33 @@ def test_report_of_a_missing_run_is_one_clear_error(tmp_path: Path, capsys) -> N
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert not (tmp_path / "nothing").exists()
+
+
+def _files(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+MISSING = {
+    "matplotlib": "the report draws its plots with matplotlib",
+    "umap": "the map of the embeddings is computed with umap",
+}
+
+
+@pytest.mark.parametrize("package", MISSING)
+def test_without_the_report_extra_nothing_is_written(
+    package: str, run_dir: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One line naming the extra, exit 2, before any work: no report.html, no metrics.json."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "metrics.json").unlink(missing_ok=True)  # else the report would evaluate and write it
+    before = _files(run)
+    monkeypatch.setitem(sys.modules, package, None)  # import raises ModuleNotFoundError
+    message = f"{MISSING[package]}, which is not installed: pip install embedforge[report]"
+    with pytest.raises(UserError) as raised:
+        write_report(run)
+    assert str(raised.value) == message
+    capsys.readouterr()
+    assert main(["report", str(run)]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"embedforge: error: {message}"]
+    assert _files(run) == before and not (run / REPORT).exists()

@@ -6,7 +6,6 @@ file the user passes (safetensors, or a PyTorch file read with
 ``weights_only=True``): nothing is downloaded and nothing is unpickled.
 """
 
-import importlib
 import types
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -17,17 +16,13 @@ from torch import Tensor, nn
 
 from embedforge.config import Section, Shapes
 from embedforge.errors import UserError
+from embedforge.extras import require
 from embedforge.registry import ENCODERS
 
 
 def import_timm() -> types.ModuleType:
-    """timm, or a UserError saying how to install it."""
-    try:
-        return importlib.import_module("timm")
-    except ImportError as error:
-        raise UserError(
-            f"encoder 'timm' needs the timm package ({error}); install embedforge[timm]"
-        ) from None
+    """timm, or a UserError saying how to install it (or why it fails to import)."""
+    return require("timm", "timm", "encoder 'timm' builds its trunk")
 
 
 def read_weights(path: str | Path) -> dict[str, Tensor]:

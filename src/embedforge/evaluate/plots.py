@@ -14,25 +14,27 @@ tight layout that also fits colour bars and legends).
 b'\\x89PNG'
 """
 
+from __future__ import annotations  # matplotlib's types in hints only: it is imported lazily
+
 import io
 import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.image import AxesImage
-from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
 
 from embedforge.evaluate.projection import Projection
 from embedforge.evaluate.rsm import RSM, within_between
+from embedforge.extras import require
 from embedforge.files.atomic import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.image import AxesImage
 
 DPI = 100
 PANEL = (6.0, 4.5)
@@ -118,7 +120,9 @@ def umap_figure(
     axes = figure.subplots()
     if categorical:
         classes, codes = np.unique(shown, return_inverse=True)
-        palette = colormaps["tab10" if len(classes) <= 10 else "tab20"].colors
+        from matplotlib.lines import Line2D
+
+        palette = require_matplotlib().colormaps["tab10" if len(classes) <= 10 else "tab20"].colors
         axes.scatter(x, y, c=np.asarray(palette)[codes % len(palette)], **POINTS)
         if len(classes) <= MAX_LEGEND_CLASSES:
             handles = [
@@ -150,6 +154,8 @@ def curves_figure(
     columns = min(len(keys), 3)
     rows = math.ceil(len(keys) / columns)
     figure = _figure(4.0 * columns, 3.0 * rows)
+    from matplotlib.ticker import MaxNLocator
+
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for panel, key in zip(axes, keys, strict=False):
         points = [
@@ -239,8 +245,18 @@ def write_png(png: bytes, path: str | os.PathLike[str]) -> None:
     atomic_write(Path(path), lambda tmp: tmp.write_bytes(png))
 
 
+def require_matplotlib() -> ModuleType:
+    """matplotlib, or the UserError naming the ``[report]`` extra (imported at the first figure,
+    so that importing this module, or the report's, loads no matplotlib)."""
+    return require("matplotlib", "report", "the report draws its plots")
+
+
 def _figure(width: float, height: float) -> Figure:
     """A figure on its own Agg canvas (no pyplot, so no global state)."""
+    require_matplotlib()  # first: a stale matplotlib.figure in sys.modules would hide its absence
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure

@@ -8,11 +8,13 @@ which colours mix do.
 """
 
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import torch
 
 from embedforge.evaluate.rsm import sample_items
+from embedforge.extras import require
 from embedforge.metrics.arrays import ArrayLike, as_embeddings
 
 MIN_ITEMS = 3
@@ -36,6 +38,12 @@ class Projection:
 
     coords: np.ndarray
     index: np.ndarray
+
+
+def require_umap() -> ModuleType:
+    """umap-learn, or the UserError naming the ``[report]`` extra. ~2 s to import (numba,
+    pynndescent): paid only when a map is drawn."""
+    return require("umap", "report", "the map of the embeddings is computed")
 
 
 def umap_2d(
@@ -62,7 +70,7 @@ def umap_2d(
     x = as_embeddings(embeddings, "embeddings")
     if len(x) < MIN_ITEMS:
         raise ValueError(f"a UMAP map needs at least {MIN_ITEMS} items; got {len(x)}")
-    import umap  # ~2 s to import (numba, pynndescent): paid only when a map is drawn
+    umap = require_umap()
 
     index = sample_items(len(x), max_items, seed=seed)
     reducer = umap.UMAP(

@@ -24,11 +24,12 @@ from embedforge.evaluate.html_page import image, note, page, section, table
 from embedforge.evaluate.plots import (
     curves_figure,
     few_shot_figure,
+    require_matplotlib,
     rsm_figure,
     threshold_figure,
     umap_figure,
 )
-from embedforge.evaluate.projection import umap_2d
+from embedforge.evaluate.projection import require_umap, umap_2d
 from embedforge.evaluate.rsm import similarity_matrix, within_between
 from embedforge.files.atomic import atomic_write_text
 from embedforge.files.run_folder import BEST, METRICS, RECIPE, REPORT, read_history
@@ -36,6 +37,14 @@ from embedforge.run_items import RunEmbeddings, load_run_embeddings
 
 SECTIONS = ("recipe", "training", "metrics", "map", "rsm")
 """The sections every report has (``threshold`` is added when there is a curve)."""
+
+
+def require_report_packages() -> None:
+    """matplotlib and umap-learn (``pip install embedforge[report]``), or the UserError naming
+    the extra: checked before any work, so a report that cannot be drawn writes nothing (not
+    even a fresh metrics.json)."""
+    require_matplotlib()
+    require_umap()
 
 
 def write_report(
@@ -50,6 +59,7 @@ def write_report(
 
     The run's own report is replaced freely; an existing ``out`` only with ``overwrite``.
     """
+    require_report_packages()
     run_dir = Path(run_dir)
     if out is not None and Path(out).exists() and not overwrite:
         raise UserError(f"{out}: exists; pass --overwrite to replace it")

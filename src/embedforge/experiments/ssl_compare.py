@@ -46,7 +46,12 @@ from embedforge.data.dsprites import SHAPE_NAMES, dsprites
 from embedforge.data.split import ImageSplit, stratified_split
 from embedforge.encoders.batch_norm import estimate_batch_norm_statistics
 from embedforge.evaluate.html_page import grid, image, note, page, section
-from embedforge.evaluate.plots import few_shot_figure, rsm_grid_figure, write_png
+from embedforge.evaluate.plots import (
+    few_shot_figure,
+    require_matplotlib,
+    rsm_grid_figure,
+    write_png,
+)
 from embedforge.evaluate.probes import (
     FEW_SHOT_FRACTIONS,
     few_shot_curve,
@@ -160,6 +165,7 @@ def run_ssl_compare(
     train, comes last, after the biased set.
     """
     started = time.perf_counter()
+    require_matplotlib()  # before hours of training: the figures come last
     prepare_folder(out, EXPERIMENT, reuse=True)  # continued, never another's folder
     write_marker(out, EXPERIMENT)
     data = dsprites(size, SEED)

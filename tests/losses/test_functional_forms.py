@@ -19,7 +19,9 @@ FORMS = {
     "triplet_margin": lambda loss, z, y: functional.triplet_margin_loss(z, y).loss,
 }
 NOT_LABELLED = {  # called otherwise: checked against their own function in their own tests
+    "barlow_twins": functional.barlow_twins_loss,
     "cosine_triplet": functional.cosine_triplet_loss,
+    "vicreg": functional.vicreg_loss,
     "vae": functional.negative_elbo,
 }
 

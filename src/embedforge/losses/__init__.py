@@ -6,6 +6,7 @@ The softmax classifier and the VAE, baselines of the self-supervised comparison,
 """
 
 from embedforge.losses.arcface import ArcFaceLoss
+from embedforge.losses.barlow_twins import BarlowTwinsLoss
 from embedforge.losses.classifier import SoftmaxClassifierLoss
 from embedforge.losses.contrastive import ContrastiveLoss
 from embedforge.losses.cosine_triplet import CosineTripletLoss
@@ -17,9 +18,11 @@ from embedforge.losses.projected import Projected
 from embedforge.losses.supcon import SupConLoss
 from embedforge.losses.triplet import TripletMarginLoss
 from embedforge.losses.vae import VAELoss
+from embedforge.losses.vicreg import VICRegLoss
 
 __all__ = [
     "ArcFaceLoss",
+    "BarlowTwinsLoss",
     "BatchHardMiner",
     "ContrastiveLoss",
     "CosineTripletLoss",
@@ -33,4 +36,5 @@ __all__ = [
     "TripletMarginLoss",
     "TripletMiner",
     "VAELoss",
+    "VICRegLoss",
 ]

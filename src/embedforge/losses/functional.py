@@ -20,17 +20,22 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from embedforge.losses.arcface import arcface_loss
+from embedforge.losses.barlow_twins import barlow_twins_loss
 from embedforge.losses.classifier import softmax_classifier_loss
 from embedforge.losses.contrastive import contrastive_loss
 from embedforge.losses.cosine_triplet import cosine_triplet_loss
+from embedforge.losses.dino import dino_loss
 from embedforge.losses.distances import safe_sqrt
 from embedforge.losses.masks import label_masks
 from embedforge.losses.multi_similarity import multi_similarity_loss
+from embedforge.losses.negative_cosine import byol_loss, negative_cosine_similarity, simsiam_loss
 from embedforge.losses.ntxent import ntxent_loss
+from embedforge.losses.queue_infonce import moco_v3_loss, queue_infonce_loss
 from embedforge.losses.supcon import supcon_loss
 from embedforge.losses.triplet import triplet_margin_loss
 from embedforge.losses.triplet_kernel import triplet_margin_from_matrix
 from embedforge.losses.vae import negative_elbo
+from embedforge.losses.vicreg import vicreg_loss
 
 _EPS = 1e-16
 
@@ -98,14 +103,22 @@ def batch_hard_triplet_loss(
 
 __all__ = [
     "arcface_loss",
+    "barlow_twins_loss",
     "batch_all_triplet_loss",
     "batch_hard_triplet_loss",
+    "byol_loss",
     "contrastive_loss",
     "cosine_triplet_loss",
+    "dino_loss",
+    "moco_v3_loss",
     "multi_similarity_loss",
+    "negative_cosine_similarity",
     "negative_elbo",
     "ntxent_loss",
+    "queue_infonce_loss",
+    "simsiam_loss",
     "softmax_classifier_loss",
     "supcon_loss",
     "triplet_margin_loss",
+    "vicreg_loss",
 ]

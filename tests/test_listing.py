@@ -28,4 +28,7 @@ def test_one_stage_is_listed_alone(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_an_unknown_stage_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list", "lossez"]) == 2
-    assert "unknown stage 'lossez'; expected one of losses, encoders" in capsys.readouterr().err
+    assert (
+        "unknown stage 'lossez'; expected one of losses, methods, encoders"
+        in capsys.readouterr().err
+    )

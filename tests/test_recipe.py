@@ -87,7 +87,8 @@ def test_softmax_vae_and_projection_sections() -> None:
         ),
         (
             {"loss": {"name": "softmax"}, "train": {"self_supervised": True}},
-            r"train.self_supervised needs a loss of two views \(ntxent\), not 'softmax'",
+            r"train.self_supervised needs a loss of two views "
+            r"\(barlow_twins, ntxent, vicreg\), not 'softmax'",
         ),
         (
             {

@@ -18,7 +18,7 @@ from embedforge.losses import (
     Projected,
 )
 from embedforge.recipe import Recipe
-from embedforge.registry import DATA_SOURCES, ENCODERS, LOSSES, SET_ENCODERS
+from embedforge.registry import DATA_SOURCES, ENCODERS, LOSSES, METHODS, SET_ENCODERS
 from embedforge.views.image_pipeline import ImageViews
 from embedforge.views.set_views import SetViews
 
@@ -75,15 +75,22 @@ def build_loss(
     num_classes: int,
     image_size: int | None = None,
     in_channels: int | None = None,
+    model: nn.Module | None = None,
 ) -> nn.Module:
     """The recipe's loss, with the heads it trains (class weights, VAE decoder, projection).
 
     With a ``projection`` section the loss is wrapped in :class:`Projected` and sees the
-    head's output; ``image_size`` and ``in_channels`` are the VAE's images.
+    head's output; ``image_size`` and ``in_channels`` are the VAE's images. A recipe's
+    ``method`` is built instead, around ``model`` (a momentum target copies it).
     """
     projection = recipe.projection
     sets = recipe.encoder.name in SET_ENCODERS
     embedding_dim = recipe.encoder.dim if sets else recipe.embedder.dim
+    if recipe.method is not None:
+        if model is None:
+            raise ValueError(f"method {recipe.method.name!r} is built around its model")
+        build_method = METHODS[recipe.method.name].target
+        return build_method(recipe.method, Shapes(embedding_dim=embedding_dim), model)
     shapes = Shapes(
         embedding_dim=projection.dim if projection else embedding_dim,  # what the loss sees
         num_classes=num_classes,

@@ -82,6 +82,10 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
             ``encoder.dim``, ``train.epochs``, ``train.batch_size``, ``optimizer.lr``,
             ``loss.temperature``, ``projection``, and the ``data`` section's keys;
             ``encoder`` is any registered set encoder (``embedforge list encoders``).
+        method: a self-supervised method (``embedforge list methods``: ``byol``,
+            ``simsiam``, ``moco``, ``barlow_twins``, ``vicreg``, ``dino``, ``simclr``) at its
+            registered defaults, in place of the NT-Xent loss; ``temperature`` and
+            ``projection`` then do not apply (the method holds its own loss and heads).
         random_state: the seed of everything random in training (the recipe's
             ``train.seed`` and ``data.seed``: initial weights, batches, views, the held-out
             subset). An int is used as it is. ``None`` (or a ``numpy.random.RandomState``)
@@ -153,6 +157,7 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
         self,
         *,
         encoder: str = "set_transformer",
+        method: str | None = None,
         dim: int = 64,
         epochs: int = 10,
         batch_size: int = 512,
@@ -170,6 +175,7 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
         overwrite: bool = False,
     ) -> None:
         self.encoder = encoder
+        self.method = method
         self.dim = dim
         self.epochs = epochs
         self.batch_size = batch_size
@@ -293,6 +299,7 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
         recipe = run.recipe
         estimator = cls(
             encoder=recipe.encoder.name,
+            method=recipe.method.name if recipe.method is not None else None,
             dim=recipe.encoder.dim,
             epochs=recipe.train.epochs,
             batch_size=recipe.train.batch_size,
@@ -336,13 +343,27 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
         """The recipe ``fit`` trains: these arguments over the palette defaults, with
         ``seed`` (``fit`` passes its table to the trainer, which keeps a copy in the run)."""
         from embedforge.recipe import parse_recipe
-        from embedforge.registry import SET_ENCODERS
+        from embedforge.registry import METHODS, SET_ENCODERS
 
         if self.encoder not in SET_ENCODERS:
             raise UserError(
                 f"PaletteEmbedder: encoder {self.encoder!r} is not a set encoder; expected one "
                 f"of {', '.join(SET_ENCODERS.names())}"
             )
+        if self.method is not None and self.method not in METHODS:
+            raise UserError(
+                f"PaletteEmbedder: method {self.method!r} is not a registered method; expected "
+                f"one of {', '.join(METHODS.names())} (or None: NT-Xent)"
+            )
+        if self.method is None:
+            objective = {
+                "loss": {"name": "ntxent", "temperature": self.temperature},
+                "projection": (
+                    {"hidden_dim": 2 * self.dim, "dim": self.dim} if self.projection else None
+                ),
+            }
+        else:  # the method's own loss and heads, at its registered defaults
+            objective = {"method": {"name": self.method}}
         return parse_recipe(
             {
                 "data": {
@@ -352,10 +373,7 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
                     "seed": seed,
                 },
                 "encoder": {"name": self.encoder, "dim": self.dim},
-                "loss": {"name": "ntxent", "temperature": self.temperature},
-                "projection": (
-                    {"hidden_dim": 2 * self.dim, "dim": self.dim} if self.projection else None
-                ),
+                **objective,
                 "optimizer": {"name": "adamw", "lr": self.lr, "weight_decay": 1e-4},
                 "schedule": {"name": "cosine", "warmup_epochs": min(1.0, self.epochs / 5)},
                 "train": {

@@ -10,6 +10,7 @@ from embedforge.registry import (
     DATA_SOURCES,
     ENCODERS,
     LOSSES,
+    METHODS,
     SAMPLERS,
     SET_ENCODERS,
     SET_VIEWS,
@@ -19,6 +20,7 @@ from embedforge.registry import (
 
 STAGES: dict[str, tuple[tuple[str, Registry], ...]] = {
     "losses": (("loss (recipe key loss.name)", LOSSES),),
+    "methods": (("self-supervised method (method.name)", METHODS),),
     "encoders": (
         ("image trunk (encoder.name)", ENCODERS),
         ("set encoder (encoder.name, palettes)", SET_ENCODERS),

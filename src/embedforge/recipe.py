@@ -26,6 +26,7 @@ from embedforge.registry import (
     DATA_SOURCES,
     ENCODERS,
     LOSSES,
+    METHODS,
     SAMPLERS,
     SET_ENCODERS,
     SET_VIEWS,
@@ -60,6 +61,7 @@ class EmbedderSection(Section):
 
 
 LossSection = LOSSES.section("triplet_margin")
+MethodSection = METHODS.section()
 """Any registered loss's section (see ``embedforge list losses``), told apart by ``name``."""
 
 
@@ -150,6 +152,9 @@ class Recipe(Section):
     encoder: AnyEncoderSection = Field(default_factory=lambda: ENCODERS["small_cnn"].config())
     embedder: EmbedderSection = EmbedderSection()
     loss: LossSection = Field(default_factory=lambda: LOSSES["triplet_margin"].config())
+    method: MethodSection | None = Field(
+        None, description="a self-supervised method (it holds its loss and heads)"
+    )
     projection: ProjectionSection | None = None
     sampler: SamplerSection | None = None
     views: ViewsSection | None = None
@@ -162,12 +167,22 @@ class Recipe(Section):
     @classmethod
     def _palette_defaults(cls, raw: Any) -> Any:
         """Fill the palette defaults into the raw mapping, so recipe.yaml shows them."""
-        if not isinstance(raw, dict) or not _is_sets(raw.get("data", {})):
+        if not isinstance(raw, dict):
+            return raw
+        with_method = raw.get("method") is not None
+        if with_method:  # checked here, before a default loss is filled in
+            given = [key for key in ("loss", "projection") if raw.get(key) is not None]
+            if given:
+                raise ValueError(
+                    f"section {given[0]!r} conflicts with section 'method': a method holds "
+                    "its own loss and heads (set them under method:)"
+                )
+        if not _is_sets(raw.get("data", {})):
             return raw
         raw = dict(raw)
         for key, default in (
             ("encoder", {"name": "set_transformer"}),
-            ("loss", {"name": "ntxent"}),
+            *(() if with_method else (("loss", {"name": "ntxent"}),)),
             ("set_views", {}),
             ("train", {}),
         ):
@@ -183,7 +198,7 @@ class Recipe(Section):
     @model_validator(mode="after")
     def _sections_fit_the_source(self) -> "Recipe":
         palettes = isinstance(self.data, SetDataConfig)
-        calls = type(self.loss).calls
+        calls = self.loss_calls()
         problems = []
         if palettes:
             given = [key for key in _IMAGE_ONLY if getattr(self, key) != _IMAGE_DEFAULTS[key]]
@@ -194,7 +209,7 @@ class Recipe(Section):
                 problems.append(
                     f"encoder.name must be a set encoder for palettes: {SET_ENCODERS.names()}"
                 )
-            if not calls & {"two_views", "anchor_positive_negative"}:
+            if not calls & {"two_views", "anchor_positive_negative", "momentum_views"}:
                 fitting = _losses_calling("two_views", "anchor_positive_negative")
                 problems.append(
                     f"loss.name {self.loss.name!r} cannot train palettes; expected a loss of two "
@@ -214,11 +229,11 @@ class Recipe(Section):
                 problems.append("section 'set_views' is for data.source 'palettes'")
             if self.encoder.name in SET_ENCODERS:
                 problems.append(f"encoder {self.encoder.name!r} is for data.source 'palettes'")
-            if not calls & {"labels", "two_views", "reconstruction"}:
+            if not calls & {"labels", "two_views", "reconstruction", "momentum_views"}:
                 problems.append(f"loss {self.loss.name!r} is for data.source 'palettes'")
             if self.train.best_metric not in _IMAGE_METRICS:
                 problems.append(f"train.best_metric must be one of {_IMAGE_METRICS} for images")
-            if self.train.self_supervised and "two_views" not in calls:
+            if self.train.self_supervised and not calls & {"two_views", "momentum_views"}:
                 problems.append(
                     f"train.self_supervised needs a loss of two views "
                     f"({_losses_calling('two_views')}), not {self.loss.name!r}"
@@ -234,9 +249,21 @@ class Recipe(Section):
             raise ValueError("; ".join(problems))
         return self
 
+    def loss_calls(self) -> frozenset[str]:
+        """How the loss is called (:mod:`embedforge.losses.loss_config`): the method's, when
+        the recipe names one, else the loss section's."""
+        return type(self.method).calls if self.method is not None else type(self.loss).calls
+
+    @property
+    def self_supervised(self) -> bool:
+        """Two views of each item, labels unused: a method, or ``train.self_supervised``."""
+        return self.method is not None or self.train.self_supervised
+
     def to_yaml(self) -> str:
         """The recipe as YAML, without the sections its data source does not use."""
         unused = set(_IMAGE_ONLY) if isinstance(self.data, SetDataConfig) else {"set_views"}
+        if self.method is not None:
+            unused.add("loss")  # the method holds its loss
         sections = self.model_dump(mode="json", exclude=unused)
         for name, section in sections.items():  # a section's choice first, as a reader looks
             if isinstance(section, dict):
@@ -356,6 +383,7 @@ CHOICE_SECTIONS = {
     "data": (DATA_SOURCES,),
     "encoder": (ENCODERS, SET_ENCODERS),
     "loss": (LOSSES,),
+    "method": (METHODS,),
     "sampler": (SAMPLERS,),
     "views": (VIEWS,),
     "set_views": (SET_VIEWS,),

@@ -142,6 +142,9 @@ def _default(field: FieldInfo) -> str:
 
 LOSSES: Registry[Any] = Registry("loss", ("embedforge.losses",))
 """Losses: ``build(config, shapes) -> nn.Module``; the config's ``calls`` say how it is called."""
+METHODS: Registry[Any] = Registry("method", ("embedforge.methods",))
+"""Self-supervised methods: ``build(config, shapes, encoder) -> Method`` (a loss module over
+two views that may hold heads and a momentum target of ``encoder``)."""
 ENCODERS: Registry[Any] = Registry("encoder", ("embedforge.encoders",))
 """Image trunks: ``build(config, shapes) -> nn.Module`` with a ``feature_dim``."""
 SET_ENCODERS: Registry[Any] = Registry("set encoder", ("embedforge.encoders",))

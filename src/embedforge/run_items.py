@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from embedforge.build import (
     build_data,
@@ -29,12 +29,13 @@ from embedforge.build import (
     build_set_encoder,
     build_set_views,
 )
+from embedforge.data.set_batch import SetBatch
 from embedforge.data.source import ImageDataConfig, SetDataConfig
 from embedforge.data.split import split_sets
 from embedforge.files.data_pin import DataPin, check_files, check_items, read_pin
 from embedforge.files.run_folder import load_best, load_run_recipe
 from embedforge.inference import embed_images, embed_sets
-from embedforge.losses.loss_config import loss_of_views
+from embedforge.losses.loss_config import views_loss
 from embedforge.metrics.view_matching import view_matching
 from embedforge.recipe import Recipe
 from embedforge.registry import DATA_SOURCES
@@ -128,6 +129,10 @@ def _image_embeddings(
     )
 
 
+def _embed_on_cpu(model: nn.Module, sets: SetBatch) -> Tensor:
+    return embed_sets(model, sets, CPU)
+
+
 def _palette_embeddings(
     recipe: Recipe, data: SetDataConfig, run_dir: Path, pin: DataPin, allow_changed: bool
 ) -> RunEmbeddings:
@@ -142,7 +147,7 @@ def _palette_embeddings(
     )
     changed = check_items(run_dir, pin, split.fingerprint, allow_changed=allow_changed)
     model = build_set_encoder(recipe.encoder, in_features=palettes.sets.num_features)
-    loss_fn = build_loss(recipe, num_classes=0)
+    loss_fn = build_loss(recipe, num_classes=0, model=model)
     load_best(run_dir, model, loss_fn)
     train_sets, validation_sets = (
         palettes.sets[split.train_index],
@@ -151,14 +156,12 @@ def _palette_embeddings(
     query = embed_sets(model, validation_sets, CPU)
     reference = embed_sets(model, train_sets, CPU)
     loss_fn.eval()  # a projection head's batch norm uses its running statistics
-    calls = type(recipe.loss).calls
-    matching = view_matching(
-        model,
-        build_set_views(recipe),
-        validation_sets,
-        CPU,
-        lambda z1, z2: loss_of_views(loss_fn, calls, z1, z2),
-    )
+    calls = recipe.loss_calls()
+
+    def loss_of(first: SetBatch, second: SetBatch) -> Tensor:
+        return views_loss(loss_fn, calls, _embed_on_cpu, model, first, second)
+
+    matching = view_matching(model, build_set_views(recipe), validation_sets, CPU, loss_of)
     ids = {"query_ids": split.held_out.test_ids, "reference_ids": split.held_out.train_ids}
     source = DATA_SOURCES[data.source].target
     labels = source.labels(data, palettes.ids)  # (n,), or None: a user's table has none

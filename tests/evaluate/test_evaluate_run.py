@@ -42,7 +42,15 @@ def test_evaluate_a_synthetic_palette_run_by_views_and_hue_family(run_dir: Path)
     metrics = evaluate_run(run_dir)
     assert metrics["kind"] == "palettes" and metrics["labels"] == "hue family"
     assert metrics["queries"] == 20 and metrics["reference"] == 130  # SetTask's held-out split
-    assert set(metrics["view_matching"]) == {"view_precision_at_1", "validation_loss"}
+    monitors = {"rankme", "uniformity", "dimension_std"}
+    assert set(metrics["view_matching"]) == {
+        "view_precision_at_1",
+        "validation_loss",
+        "alignment",
+        *monitors,
+    }
+    assert set(metrics["collapse"]) == monitors  # of the held-out embeddings
+    assert 1.0 <= metrics["collapse"]["rankme"] <= 8.0  # the run's 8-d embedding
     assert 0.0 <= metrics["retrieval"]["precision_at_1"] <= 1.0
     assert "open_set" not in metrics  # every hue family is in the training objects
     assert json.loads((run_dir / "metrics.json").read_text()) == metrics
@@ -60,7 +68,15 @@ def test_evaluate_a_palette_run_on_a_users_table_by_views_only(
     )
     train(recipe, tmp_path / "run", progress=False)
     metrics = evaluate_run(tmp_path / "run")
-    assert set(metrics) == {"kind", "data", "queries", "reference", "k", "view_matching"}
+    assert set(metrics) == {
+        "kind",
+        "data",
+        "queries",
+        "reference",
+        "k",
+        "view_matching",
+        "collapse",
+    }
     assert metrics["data"] == "as trained"
 
 

@@ -178,6 +178,27 @@ TRAINER_RECIPES: dict[str, dict[str, Any]] = {
         "train": {"epochs": 2, "batch_size": 16, "seed": 3},
     },
 }
+# each method on the palettes: its heads' batch norm, Barlow Twins' and VICReg's statistics,
+# MoCo's queue, DINO's centre and every momentum target must be the one process's
+METHOD_SETTINGS: dict[str, dict[str, Any]] = {
+    "simsiam": {"hidden_dim": 16, "projection_dim": 16},
+    "barlow_twins": {"hidden_dim": 16, "projection_dim": 16},
+    "vicreg": {"hidden_dim": 16, "projection_dim": 16},
+    "byol": {"hidden_dim": 16, "projection_dim": 8},
+    "moco": {"hidden_dim": 16, "projection_dim": 8, "queue_size": 40},
+    "dino": {"hidden_dim": 16, "bottleneck_dim": 8, "prototypes": 32},
+}
+TRAINER_RECIPES |= {
+    f"palettes_{name}": {
+        **TRAINER_RECIPES["palettes"],
+        "method": {"name": name, **settings},
+        # Barlow Twins' and VICReg's losses are sums of D^2 terms (~10 here): at SGD's 0.01
+        # their steps turn the gathered batch's 1e-7 rounding into 2e-5 apart; 1e-3 keeps the
+        # runs within the float32 tolerance
+        "optimizer": {**SGD, "lr": 1e-3},
+    }
+    for name, settings in METHOD_SETTINGS.items()
+}
 
 
 def _without_batch_norm(model: nn.Module) -> nn.Module:

@@ -136,7 +136,9 @@ def test_ddp_vae_task_gradient_equals_single_process_gradient(
 
 
 @needs_gloo
-@pytest.mark.parametrize("name", ["images", "palettes"])
+@pytest.mark.parametrize(
+    "name", ["images", "palettes", *(f"palettes_{m}" for m in _load_worker().METHOD_SETTINGS)]
+)
 def test_ddp_training_reaches_the_single_process_weights(
     ddp_dir: Path, tmp_path: Path, name: str
 ) -> None:
@@ -155,6 +157,10 @@ def test_ddp_training_reaches_the_single_process_weights(
         got, want = load_state(ddp_dir / name / checkpoint), load_state(tmp_path / checkpoint)
         assert got["epoch"] == want["epoch"]
         torch.testing.assert_close(got["model"], want["model"], **options)
+        # a method's heads, target network, queue, centre and step counter too; its heads see
+        # the gathered embeddings, whose rounding differs from one process's by ~1e-7, and
+        # Barlow Twins' sum over D^2 correlations amplifies that to ~1e-5 in a few weights
+        torch.testing.assert_close(got["loss"], want["loss"], rtol=1e-4, atol=1e-4)
 
 
 @needs_gloo

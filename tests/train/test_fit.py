@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 import torch
+from tests.train.killing import killed_after_first_resume_point
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from embedforge.config import Shapes
 from embedforge.errors import UserError
-from embedforge.files.run_folder import BEST, HISTORY, LAST
+from embedforge.files.run_folder import BEST, HISTORY
 from embedforge.files.state import load_state
 from embedforge.losses import NTXentLoss, TripletMarginLoss
-from embedforge.registry import LOSSES
-from embedforge.train import run_log as run_log_module
+from embedforge.registry import LOSSES, METHODS
 from embedforge.train.fit import fit
 from embedforge.train.hooks import TrainingHooks
 
@@ -72,6 +72,27 @@ def test_two_views_train_self_supervised() -> None:
     assert result.history[-1]["loss"] < result.history[0]["loss"]
 
 
+@pytest.mark.parametrize("name", ["byol", "moco", "dino", "vicreg"])
+def test_a_method_trains_a_users_model_and_moves_its_target(name: str) -> None:
+    """A registered method built around the user's model: its momentum target follows the
+    model once per optimizer step, on the schedule fit() gives it."""
+    from tests.methods.test_methods import SMALL
+
+    from embedforge.methods import MomentumMethod
+
+    x = torch.randn(64, 6, generator=torch.Generator().manual_seed(1))
+    views = TensorDataset(x + 0.05 * torch.randn_like(x), x + 0.05 * torch.randn_like(x))
+    model = Net()
+    entry = METHODS[name]
+    method = entry.target(entry.config(**SMALL[name]), Shapes(embedding_dim=DIM), model)
+    result = fit(model, method, _loader(views), epochs=3, lr=1e-2)
+    assert all(torch.isfinite(torch.tensor(row["loss"])) for row in result.history)
+    assert int(method.step) == method.total_steps == 3 * len(_loader(views))
+    if isinstance(method, MomentumMethod):
+        target, online = method.target_encoder.parameters(), model.parameters()
+        assert not all(torch.equal(t, o) for t, o in zip(target, online, strict=True))
+
+
 def test_validation_keeps_the_best_epoch_and_stops_early(tmp_path: Path) -> None:
     result = fit(
         Net(), TripletMarginLoss(margin=0.2), _loader(_labelled(), shuffle=True),
@@ -103,10 +124,6 @@ class MomentumTarget(TrainingHooks):
         self.target, self.steps = [t.clone() for t in state["target"]], state["steps"]
 
 
-class Killed(Exception):
-    """Stands for the process being killed after its first resume point."""
-
-
 def test_hooks_run_after_each_step_and_resume_bit_identically(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -122,17 +139,8 @@ def test_hooks_run_after_each_step_and_resume_bit_identically(
 
     whole = run(tmp_path / "whole")
     assert whole.steps == 3 * 3  # 96 items in batches of 32, 3 epochs
-    save_state = run_log_module.save_state
-
-    def killed(path: Path, state: dict) -> None:
-        save_state(path, state)
-        if path.name == Path(LAST).name:
-            raise Killed
-
-    with monkeypatch.context() as patch:
-        patch.setattr(run_log_module, "save_state", killed)
-        with pytest.raises(Killed):
-            run(tmp_path / "resumed")
+    with killed_after_first_resume_point(monkeypatch):
+        run(tmp_path / "resumed")
     resumed = run(tmp_path / "resumed", resume=True)
     assert resumed.steps == whole.steps
     for a, b in zip(resumed.target, whole.target, strict=True):

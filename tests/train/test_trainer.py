@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.train.killing import killed_after_first_resume_point
 
 from embedforge.build import build_model, build_optimizer, check_optimizer_covers
 from embedforge.cli import main
@@ -68,10 +69,6 @@ def test_seeded_runs_are_identical(tmp_path: Path) -> None:
     assert all(torch.equal(a[key], b[key]) for key in a)
 
 
-class Killed(Exception):
-    """Stands for the process being killed."""
-
-
 def test_mixed_precision_loop_trains_clips_and_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -82,17 +79,8 @@ def test_mixed_precision_loop_trains_clips_and_resumes(
     whole = train(recipe, tmp_path / "whole", progress=False)
     assert all(math.isfinite(row["loss"]) for row in whole.history)
     assert load_state(tmp_path / "whole" / LAST)["scaler"]["scale"] > 0  # checkpointed
-    save_state = run_log_module.save_state
-
-    def killed_after_first_resume_point(path: Path, state: dict) -> None:
-        save_state(path, state)
-        if path.name == Path(LAST).name:
-            raise Killed
-
-    with monkeypatch.context() as patch:
-        patch.setattr(run_log_module, "save_state", killed_after_first_resume_point)
-        with pytest.raises(Killed):
-            train(recipe, tmp_path / "resumed", progress=False)
+    with killed_after_first_resume_point(monkeypatch):
+        train(recipe, tmp_path / "resumed", progress=False)
     resumed = train(recipe, tmp_path / "resumed", resume=True, progress=False)
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in whole.history]
 

@@ -72,7 +72,7 @@ CASES = [
     recipe_case(
         "recipe: an unknown section",
         "trian:\n  epochs: 3\n",
-        "expected one of data, encoder, embedder, loss, projection",
+        "expected one of data, encoder, embedder, loss, method, projection",
         key="unknown key 'trian'",
     ),
     recipe_case(
@@ -114,8 +114,25 @@ CASES = [
     recipe_case(
         "recipe: self-supervised without the two-view loss",
         "train:\n  self_supervised: true\n",
-        "train.self_supervised needs a loss of two views (ntxent)",
+        "train.self_supervised needs a loss of two views (barlow_twins, ntxent, vicreg)",
         key="train.self_supervised",
+    ),
+    recipe_case(
+        "recipe: a method beside a loss",
+        "method:\n  name: byol\nloss:\n  name: ntxent\n",
+        "section 'loss' conflicts with section 'method': a method holds its own loss and heads",
+    ),
+    recipe_case(
+        "recipe: an unknown method",
+        "method:\n  name: byl\n",
+        "key 'method.name': unknown choice 'byl'; expected one of 'barlow_twins'",
+        key="method.name",
+    ),
+    recipe_case(
+        "recipe: a method key of another method",
+        "method:\n  name: byol\n  queue_size: 10\n",
+        "unknown key 'method.queue_size'",
+        key="method.queue_size",
     ),
     recipe_case(
         "recipe: an unknown loss",

@@ -26,6 +26,7 @@ from embedforge.evaluate.open_set import NEW_LABEL, calibrate_threshold, mark_un
 from embedforge.evaluate.probes import few_shot_curve, knn_accuracy, linear_probe
 from embedforge.files.atomic import atomic_write_text
 from embedforge.files.run_folder import METRICS
+from embedforge.metrics.collapse import collapse_metrics
 from embedforge.metrics.knn import knn_search
 from embedforge.metrics.retrieval import ALL_METRIC_NAMES, retrieval_metrics
 from embedforge.run_items import RunEmbeddings, load_run_embeddings
@@ -57,6 +58,7 @@ def evaluate_run(
         "reference": len(run.reference),
         "k": K,
     }
+    metrics["collapse"] = collapse_metrics(run.query)  # of the held-out embeddings
     if run.view_matching:
         metrics["view_matching"] = run.view_matching
     if run.query_labels is not None:

@@ -101,12 +101,22 @@ def _training(history: list[dict[str, Any]]) -> str:
     )
 
 
+COLLAPSE_NOTE = (
+    "Collapse monitors of the held-out embeddings: rankme (effective rank, arXiv:2210.02885) "
+    "near the embedding's dimension is healthy, near 1 collapsed; dimension_std (SimSiam's "
+    "per-dimension spread of the normalised embeddings, times the square root of the "
+    "dimension) near 1 is spread out, near 0 collapsed; uniformity (arXiv:2005.10242) more "
+    "negative is more uniform; alignment (views, palettes) near 0 means views agree."
+)
+
+
 def _metrics(metrics: Mapping[str, Any]) -> str:
     rows: list[tuple[str, Any]] = [
         ("held-out items (queries)", metrics["queries"]),
         ("training items (reference)", metrics["reference"]),
     ]
     rows += [(f"view matching: {k}", v) for k, v in metrics.get("view_matching", {}).items()]
+    rows += [(f"collapse: {k}", v) for k, v in metrics.get("collapse", {}).items()]
     if "labels" in metrics:
         rows += [(name, value) for name, value in metrics["retrieval"].items()]
         rows += [
@@ -114,6 +124,8 @@ def _metrics(metrics: Mapping[str, Any]) -> str:
             ("linear probe accuracy", metrics["linear_probe"]),
         ]
     body = table(rows)
+    if "collapse" in metrics:
+        body += note(COLLAPSE_NOTE)
     if "labels" in metrics:
         body = note(f"Labels: {metrics['labels']}; retrieval of held-out items.") + body
         curve = [(point["fraction"], point["accuracy"]) for point in metrics["few_shot"]]

@@ -6,17 +6,25 @@ config's ``calls`` (not from the loss's class), so a new loss says once how to f
 * ``labels``: ``loss(embeddings (B, D), labels (B,))`` — metric learning;
 * ``two_views``: ``loss(z1 (B, D), z2 (B, D))`` — row i of both is the same item (SimCLR);
 * ``anchor_positive_negative``: ``loss(a, p, n)``, each (B, D) — the palettes' cosine triplet;
-* ``reconstruction``: ``loss(z (B, D), images (B, C, H, W), generator)`` — the VAE.
+* ``reconstruction``: ``loss(z (B, D), images (B, C, H, W), generator)`` — the VAE;
+* ``momentum_views``: ``loss(z1, z2, t1, t2)``, the two views through the encoder and through
+  the loss's ``target_encoder`` (a momentum copy: BYOL, MoCo, DINO; see
+  :mod:`embedforge.methods.method`).
 """
 
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, TypeVar
 
+import torch
 from torch import Tensor, nn
 
 from embedforge.config import Section
 from embedforge.losses.precision import in_float32
 
-Call = Literal["labels", "two_views", "anchor_positive_negative", "reconstruction"]
+Call = Literal[
+    "labels", "two_views", "anchor_positive_negative", "reconstruction", "momentum_views"
+]
+Views = TypeVar("Views")
 
 
 class LossConfig(Section):
@@ -39,3 +47,23 @@ def loss_of_views(loss_fn: nn.Module, calls: frozenset[Call], z1: Tensor, z2: Te
     if "anchor_positive_negative" in calls:
         return in_float32(loss_fn, z1, z2, z2.roll(1, dims=0))
     raise ValueError(f"{type(loss_fn).__name__} takes no views (calls: {sorted(calls)})")
+
+
+def views_loss(
+    loss_fn: nn.Module,
+    calls: frozenset[Call],
+    encode: Callable[[nn.Module, Views], Tensor],
+    model: nn.Module,
+    first: Views,
+    second: Views,
+) -> Tensor:
+    """The loss of two views of the same items: ``encode(model, views)`` gives their (B, D)
+    embeddings (gathered over ranks by the caller's ``encode`` in training); a loss called
+    with ``momentum_views`` also gets them through its ``target_encoder``, without gradient."""
+    z1, z2 = encode(model, first), encode(model, second)
+    if "momentum_views" not in calls:
+        return loss_of_views(loss_fn, calls, z1, z2)
+    with torch.no_grad():
+        t1 = encode(loss_fn.target_encoder, first)
+        t2 = encode(loss_fn.target_encoder, second)
+    return in_float32(loss_fn, z1, z2, t1, t2)

@@ -3,7 +3,10 @@
 Two views of each held-out object are drawn from a fixed seed (the same every epoch, so
 epochs are compared fairly), embedded in eval mode, and each first view queries the second
 views: ``view_precision_at_1`` is the fraction whose nearest second view is its own object's.
-``validation_loss`` is the training loss on those views (``loss_of(z1, z2)``).
+The collapse monitors (:mod:`embedforge.metrics.collapse`) of the first views, and their
+alignment with the second, come with them. ``validation_loss`` is the training loss on those
+views (``loss_of(first_views, second_views)``, which embeds them itself: a method with a
+momentum target also needs its target's embeddings).
 """
 
 from collections.abc import Callable
@@ -13,6 +16,7 @@ from torch import Tensor, nn
 
 from embedforge.data.set_batch import SetBatch
 from embedforge.inference import embed_sets
+from embedforge.metrics.collapse import collapse_metrics
 from embedforge.metrics.retrieval import retrieval_metrics
 
 VALIDATION_SEED = 20_240_601
@@ -24,7 +28,7 @@ def view_matching(
     views: Callable[[SetBatch, torch.Generator], SetBatch],
     sets: SetBatch,
     device: torch.device,
-    loss_of: Callable[[Tensor, Tensor], Tensor],
+    loss_of: Callable[[SetBatch, SetBatch], Tensor],
 ) -> dict[str, float]:
     """``view_precision_at_1`` and ``validation_loss`` of ``model`` on the held-out ``sets``."""
     sets = sets.to(device)
@@ -35,5 +39,9 @@ def view_matching(
     objects = torch.arange(len(z1))
     metrics = retrieval_metrics(z1, objects, z2, objects, include=("precision_at_1",))
     with torch.no_grad():
-        loss = loss_of(z1, z2)
-    return {"view_precision_at_1": metrics["precision_at_1"], "validation_loss": loss.item()}
+        loss = loss_of(first, second)
+    return {
+        "view_precision_at_1": metrics["precision_at_1"],
+        "validation_loss": loss.item(),
+        **collapse_metrics(z1, z2),  # of the first views; alignment between the two
+    }

@@ -43,9 +43,12 @@ from embedforge.devices import DeviceChoice
 from embedforge.errors import UserError
 from embedforge.files.markers import clear_folder, prepare_folder, write_marker
 from embedforge.files.run_folder import LAST, RUN
+from embedforge.losses.loss_config import Call, views_loss
+from embedforge.methods.method import Method
 from embedforge.metrics.retrieval import retrieval_metrics
 from embedforge.train.best_epoch import BestEpoch
 from embedforge.train.distributed import (
+    gather_with_grad,
     global_batch_loss,
     is_main_process,
     start_processes,
@@ -57,6 +60,14 @@ from embedforge.train.optimization import Optimization
 from embedforge.train.run_log import RunLog
 
 BEST_METRIC = "mean_average_precision_at_r"
+
+
+TWO_VIEWS: frozenset[Call] = frozenset({"two_views"})
+
+
+def _encode(model: nn.Module, inputs: Tensor) -> Tensor:
+    """This rank's embeddings, gathered into the global batch's (with gradients)."""
+    return gather_with_grad(model(inputs))
 
 
 class LoaderTask(TrainingHooks):
@@ -93,7 +104,8 @@ class LoaderTask(TrainingHooks):
     def batch_loss(self, batch: tuple[Tensor, Tensor], generator: torch.Generator) -> Tensor:
         first, second = batch
         if second.is_floating_point():  # two views of the same items
-            return global_batch_loss(self.loss_fn, self.model(first), self.model(second))
+            calls = self.loss_fn.calls if isinstance(self.loss_fn, Method) else TWO_VIEWS
+            return views_loss(self.loss_fn, calls, _encode, self.model, first, second)
         return global_batch_loss(self.loss_fn, self.model(first), second)
 
     @torch.no_grad()

@@ -18,18 +18,25 @@ reparameterisation noise is drawn from the step's generator, like the views.
 from collections.abc import Iterator
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from embedforge.build import build_loss, build_model, build_views
 from embedforge.data.split import ImageSplit
 from embedforge.inference import embed_images, read_ahead
+from embedforge.losses.loss_config import views_loss
 from embedforge.losses.precision import in_float32
+from embedforge.metrics.collapse import collapse_metrics
 from embedforge.metrics.retrieval import retrieval_metrics
 from embedforge.recipe import Recipe
 from embedforge.registry import SAMPLERS
 from embedforge.train.distributed import gather_with_grad, global_batch_loss, world_size
 from embedforge.train.hooks import TrainingHooks
 from embedforge.train.task import rank_rows, rank_slice, shuffled_batches
+
+
+def _encode(model: nn.Module, images: Tensor) -> Tensor:
+    """Embeddings of this rank's images, gathered into the global batch's (with gradients)."""
+    return gather_with_grad(model(images))
 
 
 class ImageTask(TrainingHooks):
@@ -40,13 +47,13 @@ class ImageTask(TrainingHooks):
         self.model = build_model(recipe, image_size=size, in_channels=channels).to(device)
         num_classes = int(split.train_labels.max()) + 1
         self.loss_fn = build_loss(
-            recipe, num_classes=num_classes, image_size=size, in_channels=channels
+            recipe, num_classes=num_classes, image_size=size, in_channels=channels, model=self.model
         ).to(device)
-        self.calls = type(recipe.loss).calls  # how the loss is called (LossConfig.calls)
+        self.calls = recipe.loss_calls()  # how the loss is called (LossConfig.calls)
         self.views = build_views(recipe)
         self.both_views = recipe.views is None or recipe.views.pair == "both"
         self.second_views = self.views.second_view() if self.views else None  # BYOL: asymmetric
-        self.self_supervised = recipe.train.self_supervised
+        self.self_supervised = recipe.self_supervised
         self.split, self.device, self.seed = split, device, recipe.train.seed
         self.held_out, self.fingerprint = split.held_out, split.fingerprint()
 
@@ -93,15 +100,19 @@ class ImageTask(TrainingHooks):
             both = self.views is not None and self.both_views
             first = self.views(images, generator, rows) if both else images
             second = self.second_views(images, generator, rows) if self.views else images
-            return global_batch_loss(self.loss_fn, self.model(first), self.model(second))
+            return views_loss(self.loss_fn, self.calls, _encode, self.model, first, second)
         inputs = self.views(images, generator, rows) if self.views else images
         return global_batch_loss(self.loss_fn, self.model(inputs), labels)
 
     def validate(self) -> dict[str, float]:
+        """Retrieval of the test images against the training images, and the collapse
+        monitors of the test embeddings (:mod:`embedforge.metrics.collapse`)."""
         split = self.split
-        return retrieval_metrics(
-            embed_images(self.model, split.test_images, self.device),
+        test = embed_images(self.model, split.test_images, self.device)
+        metrics = retrieval_metrics(
+            test,
             split.test_labels,
             embed_images(self.model, split.train_images, self.device),
             split.train_labels,
         )
+        return {**metrics, **collapse_metrics(test)}

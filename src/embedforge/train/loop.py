@@ -21,6 +21,7 @@ from torch import nn
 
 from embedforge.files.run_folder import LAST, read_history
 from embedforge.files.state import load_state
+from embedforge.methods.method import Method
 from embedforge.progress import progress_bar
 from embedforge.train.best_epoch import BestEpoch
 from embedforge.train.distributed import broadcast_metrics, is_main_process
@@ -69,6 +70,8 @@ def train_epoch(task: TrainingTask, optimization: Optimization, seed: int, epoch
             loss = task.batch_loss(batch, generator)  # views, forward, loss
         guard.watch(loss, step=step)
         if optimization.backward(loss, step=step, last_step=last_step):
+            if isinstance(task.loss_fn, Method):  # its momentum target, its step count
+                task.loss_fn.after_optimizer_step()
             task.after_optimizer_step()
         total, batches = total + loss.detach().double(), batches + 1
     guard.check()
@@ -116,6 +119,8 @@ def run_epochs(
     progress: bool,
 ) -> list[dict]:
     """Train the epochs after ``history``'s; the full history."""
+    if isinstance(task.loss_fn, Method):  # its momentum schedule spans the whole run
+        task.loss_fn.total_steps = settings.schedule_steps
     epochs = range(len(history), settings.epochs)
     shown = progress_bar(epochs, show=progress and is_main_process(), desc="training", unit="epoch")
     for epoch in shown:

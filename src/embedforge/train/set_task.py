@@ -27,7 +27,7 @@ exactly the views one process would (the embeddings are then gathered for the lo
 from collections.abc import Iterator
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from embedforge.build import build_loss, build_set_encoder, build_set_views
 from embedforge.data.palettes import Palettes
@@ -35,8 +35,8 @@ from embedforge.data.set_batch import SetBatch
 from embedforge.data.source import SetDataConfig
 from embedforge.data.split import HeldOut, split_sets
 from embedforge.errors import UserError
-from embedforge.inference import forward_by_size, trim_padding
-from embedforge.losses.loss_config import loss_of_views
+from embedforge.inference import embed_sets, forward_by_size, trim_padding
+from embedforge.losses.loss_config import views_loss
 from embedforge.metrics.view_matching import view_matching
 from embedforge.recipe import Recipe
 from embedforge.train.distributed import gather_with_grad, world_size
@@ -49,6 +49,12 @@ palette recipe (batches of 512, 2 CPU threads): 256 made a step 9% faster than o
 of 512; 128 and 64 gained less, their matrix products being too small."""
 
 
+def _encode(model: nn.Module, sets: SetBatch) -> Tensor:
+    """(B_local, D) embeddings of this rank's sets, gathered into the global batch's with
+    gradients (see :mod:`embedforge.train.distributed`)."""
+    return gather_with_grad(forward_by_size(model, sets, chunk=TRAINING_CHUNK))
+
+
 class SetTask(TrainingHooks):
     """Palettes as a :class:`~embedforge.train.task.TrainingTask` (two views, no labels).
 
@@ -59,8 +65,8 @@ class SetTask(TrainingHooks):
     >>> task = SetTask(recipe, build_palettes(recipe.data), torch.device("cpu"))
     >>> len(task.validation_index), task.num_batches()  # a fifth held out; 40 in one batch
     (10, 1)
-    >>> sorted(task.validate())
-    ['validation_loss', 'view_precision_at_1']
+    >>> sorted(task.validate())  # view matching and the collapse monitors
+    ['alignment', 'dimension_std', 'rankme', 'uniformity', 'validation_loss', 'view_precision_at_1']
     """
 
     def __init__(
@@ -89,8 +95,8 @@ class SetTask(TrainingHooks):
         self.validation_sets = sets[self.validation_index]
 
         self.model = build_set_encoder(recipe.encoder, in_features=sets.num_features).to(device)
-        self.loss_fn = build_loss(recipe, num_classes=0).to(device)
-        self.calls = type(recipe.loss).calls  # how the loss is called (LossConfig.calls)
+        self.loss_fn = build_loss(recipe, num_classes=0, model=self.model).to(device)
+        self.calls = recipe.loss_calls()  # how the loss is called (LossConfig.calls)
         self.views = build_set_views(recipe)
         self.device, self.seed = device, recipe.train.seed
         # a batch never exceeds the training objects, and splits evenly over the ranks
@@ -115,10 +121,7 @@ class SetTask(TrainingHooks):
         """The loss of a global ``batch``: its views, this rank's slice of them encoded."""
         first = rank_slice(self.views(batch, generator))
         second = rank_slice(self.views(batch, generator))
-        z1 = forward_by_size(self.model, first, chunk=TRAINING_CHUNK)  # (B_local, D)
-        z2 = forward_by_size(self.model, second, chunk=TRAINING_CHUNK)  # (B_local, D)
-        # the global batch on every rank, gradients kept (see embedforge.train.distributed)
-        return loss_of_views(self.loss_fn, self.calls, gather_with_grad(z1), gather_with_grad(z2))
+        return views_loss(self.loss_fn, self.calls, _encode, self.model, first, second)
 
     def validate(self) -> dict[str, float]:
         self.loss_fn.eval()  # a projection head's batch norm uses its running statistics
@@ -126,6 +129,9 @@ class SetTask(TrainingHooks):
             self.model, self.views, self.validation_sets, self.device, self._loss_of_views
         )
 
-    def _loss_of_views(self, z1: Tensor, z2: Tensor) -> Tensor:
+    def _loss_of_views(self, first: SetBatch, second: SetBatch) -> Tensor:
         """Every rank embeds all the held-out objects: no gather."""
-        return loss_of_views(self.loss_fn, self.calls, z1.to(self.device), z2.to(self.device))
+        return views_loss(self.loss_fn, self.calls, self._embed, self.model, first, second)
+
+    def _embed(self, model: nn.Module, sets: SetBatch) -> Tensor:
+        return embed_sets(model, sets, self.device).to(self.device)

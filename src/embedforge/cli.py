@@ -67,17 +67,24 @@ def _run_quickstart(args: argparse.Namespace) -> None:
 
 
 def _run_ssl_compare(args: argparse.Namespace) -> None:
-    from embedforge.experiments.ssl_compare import run_ssl_compare
+    from embedforge.experiments.ssl_compare import QUICK, run_ssl_compare
 
+    defaults = QUICK if args.quick else {"size": 20_000, "epochs_scale": 1.0}
+    if args.size is None:  # what --size and --epochs-scale do not set themselves
+        args.size = defaults["size"]
+    if args.epochs_scale is None:
+        args.epochs_scale = defaults["epochs_scale"]
     if args.epochs_scale <= 0 or args.size < 30:
         raise UserError("--epochs-scale must be positive and --size at least 30")
     command = shlex.join(["embedforge", *args.argv])
+    methods = [name.strip() for name in args.methods.split(",")] if args.methods else None
     run_ssl_compare(
         Path(args.out),
         epochs_scale=args.epochs_scale,
         size=args.size,
         command=command,
         train_runs=not args.no_train,
+        methods=methods,
     )
 
 
@@ -255,12 +262,21 @@ def build_parser() -> argparse.ArgumentParser:
         "run continues where it stopped).",
     )
     ssl_compare.add_argument(
-        "--epochs-scale", type=float, default=1.0,
-        help="multiply every schedule's epochs (e.g. 0.1 for a quick run; default 1)",
+        "--epochs-scale", type=float, default=None,
+        help="multiply every schedule's epochs (default 1; 0.1 with --quick)",
     )  # fmt: skip
     ssl_compare.add_argument(
-        "--size", type=int, default=20_000, help="dSprites images (default 20000)"
+        "--size", type=int, default=None, help="dSprites images (default 20000; 2000 with --quick)"
     )
+    ssl_compare.add_argument(
+        "--methods", default=None,
+        help="comma-separated methods to compare (default all: simclr,byol,simsiam,moco,"
+        "barlow_twins,vicreg,dino); the baselines always run",
+    )  # fmt: skip
+    ssl_compare.add_argument(
+        "--quick", action="store_true",
+        help="2,000 images and a tenth of every schedule: every method and baseline in minutes",
+    )  # fmt: skip
     ssl_compare.add_argument("--out", default="ssl_compare", help="output folder")
     ssl_compare.add_argument(
         "--no-train", action="store_true",

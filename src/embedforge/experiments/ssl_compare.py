@@ -45,6 +45,7 @@ from embedforge.build import build_loss, build_model
 from embedforge.data.dsprites import SHAPE_NAMES, dsprites
 from embedforge.data.split import ImageSplit, stratified_split
 from embedforge.encoders.batch_norm import estimate_batch_norm_statistics
+from embedforge.errors import UserError
 from embedforge.evaluate.html_page import grid, image, note, page, section
 from embedforge.evaluate.plots import (
     few_shot_figure,
@@ -90,8 +91,20 @@ class Encoder:
     tutorial: float | None = None  # the tutorial's probe accuracy, percent
     in_biased_test: bool = False
     tutorial_probe_epochs: int | None = None  # its linear layer's epochs; None: no such probe
+    method: str | None = None  # the registered method it trains (``--methods`` selects them)
 
 
+METHOD_LABELS = {
+    "byol": "BYOL",
+    "simsiam": "SimSiam",
+    "moco": "MoCo v2",
+    "barlow_twins": "Barlow Twins",
+    "vicreg": "VICReg",
+    "dino": "DINO",
+}
+"""The methods compared besides SimCLR (whose rows come from dsprites_simclr.yaml)."""
+QUICK = {"size": 2_000, "epochs_scale": 0.1}
+"""``--quick``: a tenth of every schedule on 2,000 images, every method and baseline."""
 TWO_NEGATIVES = ("loss.neg_pairs=2", "loss.decoupled=true")  # the tutorial's ablation
 ENCODERS = (
     Encoder("raw pixels", None, tutorial=39.55, in_biased_test=True, tutorial_probe_epochs=25),
@@ -103,6 +116,7 @@ ENCODERS = (
         tutorial=97.53,
         in_biased_test=True,
         tutorial_probe_epochs=10,
+        method="simclr",
     ),
     Encoder(
         "SimCLR, 2 negatives",
@@ -123,6 +137,17 @@ ENCODERS = (
         ("loss.temperature=0.1",),
         in_biased_test=True,
         tutorial_probe_epochs=10,
+    ),
+    # every other registered method, as dsprites_methods.yaml trains it (SimCLR's settings)
+    *(
+        Encoder(
+            label,
+            "dsprites_methods.yaml",
+            (f"method.name={name}",),
+            tutorial_probe_epochs=10,
+            method=name,
+        )
+        for name, label in METHOD_LABELS.items()
     ),
     # last: by far the longest to train
     Encoder("VAE", "dsprites_vae.yaml", tutorial=45.75, tutorial_probe_epochs=25),
@@ -157,13 +182,22 @@ def run_ssl_compare(
     command: str = "",
     progress: bool = True,
     train_runs: bool = True,
+    methods: Sequence[str] | None = None,
 ) -> dict:
     """Train or load every encoder, probe them, write the tables, figures and report to ``out``.
 
     ``train_runs=False`` reports what is complete and lists the other runs as pending, so a
     long experiment can be looked at while it still trains. The VAE, by far the longest to
-    train, comes last, after the biased set.
+    train, comes last, after the biased set. ``methods``: the registered methods whose rows
+    run (default all; the baselines — raw pixels, random, supervised, VAE — always do).
     """
+    known = {e.method for e in ENCODERS if e.method}
+    unknown = sorted(set(methods or ()) - known)
+    if unknown:
+        raise UserError(
+            f"--methods: unknown {', '.join(unknown)}; expected {', '.join(sorted(known))}"
+        )
+    chosen = [e for e in ENCODERS if e.method is None or methods is None or e.method in methods]
     started = time.perf_counter()
     require_matplotlib()  # before hours of training: the figures come last
     prepare_folder(out, EXPERIMENT, reuse=True)  # continued, never another's folder
@@ -200,10 +234,10 @@ def run_ssl_compare(
         features[encoder.name] = test_x
         print(f"{encoder.name}: probe accuracy {probe:.4f}", flush=True)
 
-    *quicker, slowest = ENCODERS
+    *quicker, slowest = chosen
     for encoder in quicker:
         measure(encoder)
-    biased = _biased_rows(runs, data.latents.pos_x[train_idx], split)
+    biased = _biased_rows(runs, data.latents.pos_x[train_idx], split, chosen)
     measure(slowest)
     curves["supervised, retrained per fraction"] = retrained
 
@@ -214,6 +248,7 @@ def run_ssl_compare(
         "training_seconds": runs.training_seconds(),
         "epochs_scale": epochs_scale,
         "size": size,
+        "methods": sorted(e.method for e in chosen if e.method),
         "rows": [asdict(row) for row in rows],
         "biased": biased,
         "few_shot": curves,
@@ -349,12 +384,14 @@ class _Runs:
         return curve
 
 
-def _biased_rows(runs: _Runs, pos_x: torch.Tensor, split: ImageSplit) -> list[dict]:
+def _biased_rows(
+    runs: _Runs, pos_x: torch.Tensor, split: ImageSplit, chosen: Sequence[Encoder]
+) -> list[dict]:
     """Each encoder trained and probed on the biased subset and on its control."""
     biased = biased_subset(split.train_labels, pos_x)
     subsets = {"biased": biased, "control": control_subset(len(pos_x), len(biased), SEED)}
     rows = []
-    for encoder in (e for e in ENCODERS if e.in_biased_test):
+    for encoder in (e for e in ENCODERS if e.in_biased_test and e in chosen):
         row = {"encoder": encoder.name}
         for kind, kept in subsets.items():
             subset = _training_subset(split, kept)

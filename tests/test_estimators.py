@@ -2,6 +2,7 @@ import functools
 import re
 import shutil
 import unittest
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -324,3 +325,20 @@ def test_the_encoder_names_it_accepts_are_the_set_encoder_registry(rows: pd.Data
     assert all(name in str(error.value) for name in SET_ENCODERS.names())
     for name in SET_ENCODERS.names():
         assert PaletteEmbedder(encoder=name)._recipe(seed=0).encoder.name == name
+
+
+def test_a_method_trains_saves_and_loads_back_as_the_same_estimator(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    """``method=`` trains that method in place of NT-Xent; ``load`` gives it back, without the
+    warning of a recipe the arguments cannot express."""
+    model = PaletteEmbedder(**SMALL, encoder="deep_sets", method="byol").fit(rows)
+    assert model.run_.recipe.method.name == "byol" and model.run_.recipe.projection is None
+    saved = model.save(tmp_path / "byol")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = PaletteEmbedder.load(saved)
+    assert loaded.get_params()["method"] == "byol"
+    pd.testing.assert_frame_equal(loaded.transform(rows), model.transform(rows))
+    with pytest.raises(UserError, match="method 'byl' is not a registered method"):
+        PaletteEmbedder(**SMALL, method="byl").fit(rows)

@@ -14,9 +14,7 @@ from embedforge.data.split import HeldOut, ImageSplit
 from embedforge.encoders.embedder import Embedder
 from embedforge.encoders.projection_head import ProjectionHead
 from embedforge.errors import UserError
-from embedforge.losses import (
-    Projected,
-)
+from embedforge.losses import CrossBatchMemory, Projected
 from embedforge.recipe import Recipe
 from embedforge.registry import DATA_SOURCES, ENCODERS, LOSSES, METHODS, SET_ENCODERS
 from embedforge.views.image_pipeline import ImageViews
@@ -79,8 +77,9 @@ def build_loss(
 ) -> nn.Module:
     """The recipe's loss, with the heads it trains (class weights, VAE decoder, projection).
 
-    With a ``projection`` section the loss is wrapped in :class:`Projected` and sees the
-    head's output; ``image_size`` and ``in_channels`` are the VAE's images. A recipe's
+    With a ``memory`` section the loss is wrapped in :class:`CrossBatchMemory`; with a
+    ``projection`` section in :class:`Projected` (outermost) and sees the head's output;
+    ``image_size`` and ``in_channels`` are the VAE's images. A recipe's
     ``method`` is built instead, around ``model`` (a momentum target copies it).
     """
     projection = recipe.projection
@@ -98,6 +97,8 @@ def build_loss(
         in_channels=in_channels or 0,
     )
     loss = LOSSES[recipe.loss.name].target(recipe.loss, shapes)
+    if recipe.memory is not None:
+        loss = CrossBatchMemory(loss, shapes.embedding_dim, memory_size=recipe.memory.size)
     if projection is None:
         return loss
     head = ProjectionHead(embedding_dim, projection.hidden_dim, projection.dim)

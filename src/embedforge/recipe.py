@@ -75,6 +75,13 @@ class ProjectionSection(Section):
     dim: int = Field(gt=0)
 
 
+class MemorySection(Section):
+    """Cross-batch memory (XBM, arXiv:1912.06798): the loss also compares each anchor with the
+    last ``size`` training embeddings. See :class:`~embedforge.losses.CrossBatchMemory`."""
+
+    size: int = Field(1024, gt=0, description="embeddings kept (at least the global batch)")
+
+
 SamplerSection = SAMPLERS.section("pk")
 """A batch sampler's section (``embedforge list samplers``); absent: plain shuffled batches."""
 
@@ -156,6 +163,9 @@ class Recipe(Section):
         None, description="a self-supervised method (it holds its loss and heads)"
     )
     projection: ProjectionSection | None = None
+    memory: MemorySection | None = Field(
+        None, description="cross-batch memory for a loss called with labels"
+    )
     sampler: SamplerSection | None = None
     views: ViewsSection | None = None
     set_views: SetViewsSection | None = None
@@ -171,7 +181,7 @@ class Recipe(Section):
             return raw
         with_method = raw.get("method") is not None
         if with_method:  # checked here, before a default loss is filled in
-            given = [key for key in ("loss", "projection") if raw.get(key) is not None]
+            given = [key for key in ("loss", "projection", "memory") if raw.get(key) is not None]
             if given:
                 raise ValueError(
                     f"section {given[0]!r} conflicts with section 'method': a method holds "
@@ -245,9 +255,24 @@ class Recipe(Section):
                     "the images)"
                     for key in given
                 ]
+        problems += self._memory_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _memory_problems(self) -> list[str]:
+        """Why the ``memory`` section cannot serve this recipe's loss, if it cannot."""
+        if self.memory is None or self.method is not None:
+            return []
+        if isinstance(self.data, SetDataConfig) or self.train.self_supervised:
+            return ["section 'memory' needs labels: not for palettes or train.self_supervised"]
+        if not type(self.loss).takes_references:
+            fitting = ", ".join(e.name for e in LOSSES.entries() if e.config.takes_references)
+            return [f"section 'memory' needs one of the losses {fitting}, not {self.loss.name!r}"]
+        batch = self.sampler.p * self.sampler.k if self.sampler else self.train.batch_size
+        if self.memory.size < batch:
+            return [f"memory.size {self.memory.size} is smaller than a batch ({batch})"]
+        return []
 
     def loss_calls(self) -> frozenset[str]:
         """How the loss is called (:mod:`embedforge.losses.loss_config`): the method's, when

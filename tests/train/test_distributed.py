@@ -84,6 +84,8 @@ def ddp_results(ddp_dir: Path) -> dict[str, torch.Tensor]:
         "contrastive",
         "ntxent_projected",
         "supcon_projected",
+        "supcon_memory",
+        "triplet_memory",
     ],
 )
 def test_ddp_gradient_equals_single_process_gradient(
@@ -113,6 +115,10 @@ def test_ddp_gradient_equals_single_process_gradient(
     torch.testing.assert_close(
         ddp_results[f"{key}.loss_grad_per_rank"], loss_grads.expand(2, -1), **options
     )
+    # a cross-batch memory enqueues the gathered batch: the same memory on every rank
+    torch.testing.assert_close(
+        ddp_results[f"{key}.loss_buffers_per_rank"], worker.buffers(loss_fn).expand(2, -1)
+    )
 
 
 @needs_gloo
@@ -137,7 +143,13 @@ def test_ddp_vae_task_gradient_equals_single_process_gradient(
 
 @needs_gloo
 @pytest.mark.parametrize(
-    "name", ["images", "palettes", *(f"palettes_{m}" for m in _load_worker().METHOD_SETTINGS)]
+    "name",
+    [
+        "images",
+        "images_memory",
+        "palettes",
+        *(f"palettes_{m}" for m in _load_worker().METHOD_SETTINGS),
+    ],
 )
 def test_ddp_training_reaches_the_single_process_weights(
     ddp_dir: Path, tmp_path: Path, name: str

@@ -305,3 +305,25 @@ def test_validate_every_skips_validation_but_always_validates_the_last_epoch(
     assert validated == [1, 3, 4]
     assert result.best_epoch in validated
     assert all("loss" in row for row in result.history)
+
+
+def test_cross_batch_memory_trains_checkpoints_and_resumes_bit_identically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The memory is part of the loss's state: a killed run resumes to the same memory,
+    position and weights as one that ran through (PML keeps its position out of the state)."""
+    recipe = parse_recipe(
+        {**SMALL, "memory": {"size": 50}, "train": {**SMALL["train"], "checkpoint_interval_s": 0}}
+    )
+    whole = train(recipe, tmp_path / "whole", progress=False)
+    with killed_after_first_resume_point(monkeypatch):
+        train(recipe, tmp_path / "resumed", progress=False)
+    resumed = train(recipe, tmp_path / "resumed", resume=True, progress=False)
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in whole.history]
+    got, want = load_state(tmp_path / "resumed" / LAST), load_state(tmp_path / "whole" / LAST)
+    assert {"embedding_memory", "label_memory", "next_slot", "num_filled"} <= set(want["loss"])
+    for part in ("model", "loss"):
+        assert all(torch.equal(got[part][k], want[part][k]) for k in want[part]), part
+    assert int(want["loss"]["num_filled"]) == 50
+    plain = train(parse_recipe(SMALL), tmp_path / "plain", progress=False)
+    assert [r["loss"] for r in plain.history] != [r["loss"] for r in whole.history]

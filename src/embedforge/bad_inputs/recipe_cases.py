@@ -135,6 +135,16 @@ CASES = [
         key="method.queue_size",
     ),
     recipe_case(
+        "recipe: a cross-batch memory for a loss that takes none",
+        "loss:\n  name: arcface\nmemory:\n  size: 512\n",
+        "section 'memory' needs one of the losses contrastive, multi_similarity, ntxent",
+    ),
+    recipe_case(
+        "recipe: a cross-batch memory smaller than a batch",
+        "memory:\n  size: 64\n",
+        "memory.size 64 is smaller than a batch (128)",
+    ),
+    recipe_case(
         "recipe: an unknown loss",
         "loss:\n  name: tripplet\n",
         "key 'loss.name': unknown choice 'tripplet'; expected one of 'arcface'",

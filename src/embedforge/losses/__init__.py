@@ -10,11 +10,13 @@ from embedforge.losses.barlow_twins import BarlowTwinsLoss
 from embedforge.losses.classifier import SoftmaxClassifierLoss
 from embedforge.losses.contrastive import ContrastiveLoss
 from embedforge.losses.cosine_triplet import CosineTripletLoss
+from embedforge.losses.cross_batch_memory import CrossBatchMemory
 from embedforge.losses.distances import Distance
 from embedforge.losses.miners import BatchHardMiner, MinedTriplets, TripletMiner
 from embedforge.losses.multi_similarity import MultiSimilarityLoss
 from embedforge.losses.ntxent import NTXentLoss
 from embedforge.losses.projected import Projected
+from embedforge.losses.references import References
 from embedforge.losses.supcon import SupConLoss
 from embedforge.losses.triplet import TripletMarginLoss
 from embedforge.losses.vae import VAELoss
@@ -26,11 +28,13 @@ __all__ = [
     "BatchHardMiner",
     "ContrastiveLoss",
     "CosineTripletLoss",
+    "CrossBatchMemory",
     "Distance",
     "MinedTriplets",
     "MultiSimilarityLoss",
     "NTXentLoss",
     "Projected",
+    "References",
     "SoftmaxClassifierLoss",
     "SupConLoss",
     "TripletMarginLoss",

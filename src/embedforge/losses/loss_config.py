@@ -31,6 +31,9 @@ class LossConfig(Section):
     """A loss's recipe section: ``name`` plus the loss's keyword arguments."""
 
     calls: ClassVar[frozenset[Call]] = frozenset({"labels"})
+    takes_references: ClassVar[bool] = False
+    """Whether a labelled call also takes ``references=`` (a cross-batch memory's rows, see
+    :mod:`embedforge.losses.references`)."""
 
     def options(self) -> dict[str, Any]:
         """The keyword arguments of the loss (everything but ``name``)."""

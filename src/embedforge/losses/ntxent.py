@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from embedforge.config import Shapes
 from embedforge.losses.distances import pairwise_cosine_similarity
 from embedforge.losses.loss_config import Call, LossConfig
-from embedforge.losses.masks import label_masks
+from embedforge.losses.references import References, pair_masks, reference_rows
 from embedforge.registry import LOSSES
 
 
@@ -45,6 +45,7 @@ def ntxent_loss(
     neg_pairs: int | None = None,
     decoupled: bool = False,
     generator: torch.Generator | None = None,
+    references: References | None = None,
 ) -> Tensor:
     """NT-Xent over every positive pair (a, p) of a labelled batch.
 
@@ -61,10 +62,13 @@ def ntxent_loss(
     at about 87 (float32) once the ratio underflows; here there is no cap, so the
     two differ only in that saturated regime (e.g. temperature 1e-3).
 
+    With ``references`` (a cross-batch memory) p and n are reference rows, the anchor's own
+    copy excluded.
+
     embeddings: (B, D) float; labels: (B,) int. Returns a scalar.
     """
-    logits = pairwise_cosine_similarity(embeddings) / temperature  # (B, B)
-    pos_mask, neg_mask = label_masks(labels)  # (B, B) each
+    logits = pairwise_cosine_similarity(embeddings, reference_rows(references)) / temperature
+    pos_mask, neg_mask = pair_masks(labels, references)  # (B, M) each
     if neg_pairs is not None:
         neg_mask = sample_negatives(neg_mask, neg_pairs, generator=generator)
     if not pos_mask.any() or not neg_mask.any():
@@ -127,7 +131,15 @@ class NTXentLoss(nn.Module):
         self.decoupled = decoupled
         self.generator = generator
 
-    def forward(self, embeddings: Tensor, labels_or_view: Tensor) -> Tensor:
+    def forward(
+        self,
+        embeddings: Tensor,
+        labels_or_view: Tensor,
+        *,
+        references: References | None = None,
+    ) -> Tensor:
+        if references is not None and labels_or_view.is_floating_point():
+            raise ValueError("references (a cross-batch memory) need labels, not a second view")
         embeddings, labels = _as_labelled(embeddings, labels_or_view)
         return ntxent_loss(
             embeddings,
@@ -136,6 +148,7 @@ class NTXentLoss(nn.Module):
             neg_pairs=self.neg_pairs,
             decoupled=self.decoupled,
             generator=self.generator,
+            references=references,
         )
 
     def extra_repr(self) -> str:
@@ -174,6 +187,7 @@ class NTXentConfig(LossConfig):
     """NT-Xent / InfoNCE: two views of each item (SimCLR), or embeddings with labels."""
 
     calls: ClassVar[frozenset[Call]] = frozenset({"labels", "two_views"})
+    takes_references: ClassVar[bool] = True
     name: Literal["ntxent"] = "ntxent"
     temperature: float = Field(0.07, gt=0)
     neg_pairs: int | None = Field(None, gt=0, description="random negatives kept per anchor")

@@ -8,7 +8,7 @@ Matches pytorch-metric-learning's ``TripletMarginLoss`` (with its miners) in
 value and gradient, without its (B, B, B) tensors.
 """
 
-from typing import Literal, NamedTuple
+from typing import ClassVar, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -18,8 +18,8 @@ from torch import Tensor, nn
 from embedforge.config import Shapes
 from embedforge.losses.distances import Distance, DistanceKind, as_distance
 from embedforge.losses.loss_config import LossConfig
-from embedforge.losses.masks import label_masks
 from embedforge.losses.reductions import mean_of_positive
+from embedforge.losses.references import References, pair_masks, reference_rows
 from embedforge.losses.triplet_kernel import (
     closeness_sign,
     hardest_triplets,
@@ -70,6 +70,7 @@ def triplet_margin_loss(
     mining: Mining = "all",
     smooth: bool = False,
     indices_tuple: tuple[Tensor, Tensor, Tensor] | None = None,
+    references: References | None = None,
 ) -> TripletLossOutput:
     """Triplet margin loss over the batch's triplets, averaged over the non-zero ones.
 
@@ -78,18 +79,20 @@ def triplet_margin_loss(
     triplets: "all" every valid one; "hard", "semihard", "easy" those PML's
     TripletMarginMiner of that type keeps with the same margin; "batch_hard" one per
     anchor (farthest positive, closest negative). ``indices_tuple`` overrides mining.
+    With ``references`` (a cross-batch memory) positives and negatives are reference rows
+    and ``indices_tuple``'s second and third entries index them.
 
-    embeddings: (B, D) float; labels: (B,) int. Memory O(B^2) (plus O(T) for
-    given indices), never O(B^3).
+    embeddings: (B, D) float; labels: (B,) int. Memory O(B·M) for M references (M = B
+    without them), plus O(T) for given indices, never O(B^3).
     """
     if mining not in MINING_MODES:
         raise ValueError(f"mining must be one of {MINING_MODES}, not {mining!r}")
     distance = as_distance(distance)
-    matrix = distance.matrix(embeddings)  # (B, B)
+    matrix = distance.matrix(embeddings, reference_rows(references))  # (B, M)
     options = {"margin": margin, "is_similarity": distance.is_similarity, "smooth": smooth}
     if indices_tuple is not None:
         return _loss_from_indices(matrix, tuple(indices_tuple), **options)
-    positive_mask, negative_mask = label_masks(labels.to(embeddings.device))  # (B, B) each
+    positive_mask, negative_mask = pair_masks(labels.to(embeddings.device), references)
     if mining == "batch_hard":
         indices = hardest_triplets(
             matrix.detach(), positive_mask, negative_mask, is_similarity=distance.is_similarity
@@ -121,7 +124,8 @@ class TripletMarginLoss(nn.Module):
     ``num_triplets`` and ``fraction_positive`` say what the loss was over.
 
     Shapes: ``embeddings`` (B, D), ``labels`` (B,) int, optional
-    ``indices_tuple`` of three (T,) int tensors (e.g. a miner's output) -> scalar.
+    ``indices_tuple`` of three (T,) int tensors (e.g. a miner's output) -> scalar;
+    ``references`` compares the anchors with a cross-batch memory's rows instead.
 
     >>> import torch
     >>> loss_fn = TripletMarginLoss(margin=0.1)
@@ -155,6 +159,8 @@ class TripletMarginLoss(nn.Module):
         embeddings: Tensor,
         labels: Tensor,
         indices_tuple: tuple[Tensor, Tensor, Tensor] | None = None,
+        *,
+        references: References | None = None,
     ) -> Tensor:
         out = triplet_margin_loss(
             embeddings,
@@ -164,6 +170,7 @@ class TripletMarginLoss(nn.Module):
             mining=self.mining,
             smooth=self.smooth,
             indices_tuple=indices_tuple,
+            references=references,
         )
         self.num_triplets = int(out.num_triplets)
         num_positive = int(out.num_positive)
@@ -180,6 +187,7 @@ class TripletMarginLoss(nn.Module):
 class TripletMarginConfig(LossConfig):
     """Triplet margin loss with in-batch mining (FaceNet; PML's defaults)."""
 
+    takes_references: ClassVar[bool] = True
     name: Literal["triplet_margin"] = "triplet_margin"
     margin: float = 0.05
     distance: DistanceKind = "euclidean"

@@ -10,11 +10,14 @@ a VAE :class:`ImageTask` (whose decoder is a loss parameter).
 
 Then the trainer's own path: ``train()`` of each of ``TRAINER_RECIPES`` into
 ``OUT_DIR/<name>`` (see :func:`trainer_patches` for why the image encoder runs without
-batch norm); a run whose ranks validate differently (:func:`disagreeing_validation`), whose
-epochs run and best epoch every rank records; and whether a second derivative through
+batch norm); :func:`embedforge.train.fit.fit` on a user's model and DataLoaders for each of
+``FIT_CASES`` into ``OUT_DIR/fit_<name>`` (see :func:`run_fit`), and once with rank 1 shuffling
+its share differently, into ``OUT_DIR/fit_rank_1_reshuffled``; a run whose ranks validate
+differently (:func:`disagreeing_validation`), whose epochs run and best epoch every rank
+records; and whether a second derivative through
 ``gather_with_grad`` is refused. The test imports ``CASES``, ``make_inputs``, ``make_model``,
-``make_vae_task``, ``vae_step``, ``TRAINER_RECIPES`` and ``trainer_patches`` from here to
-compute the single-process reference.
+``make_vae_task``, ``vae_step``, ``TRAINER_RECIPES``, ``trainer_patches``, ``FIT_CASES`` and
+``run_fit`` from here to compute the single-process reference.
 
 Usage: ``torchrun --standalone --nproc_per_node=2 distributed_worker.py OUT_DIR``.
 """
@@ -30,7 +33,9 @@ from unittest import mock
 
 import torch
 import torch.distributed as dist
+from tests.train.test_fit import Net, labelled, two_views
 from torch import Tensor, nn
+from torch.utils.data import DataLoader, DistributedSampler
 
 from embedforge import build
 from embedforge.data.split import ImageSplit
@@ -51,6 +56,7 @@ from embedforge.train.distributed import (
     setup_from_env,
     world_size,
 )
+from embedforge.train.fit import fit
 from embedforge.train.image_task import ImageTask
 from embedforge.train.task import TrainingTask
 
@@ -260,6 +266,36 @@ def trainer_patches() -> Iterator[None]:
         yield
 
 
+FIT_CASES = ("supcon", "ntxent_two_view")
+"""The ``CASES`` that :func:`run_fit` trains: a labelled loss and the two-view form."""
+FIT_SEED = 4
+
+
+def run_fit(name: str, run_dir: Path, ranks: int, rank: int, shuffle_seed: int = FIT_SEED) -> None:
+    """``fit()`` of a user's model with case ``name``'s loss into ``run_dir``, as rank ``rank`` of
+    ``ranks`` (1 and 0: the single process).
+
+    fit() does not shard a user's loader: each rank's comes with a ``DistributedSampler`` that
+    gives it its share. Its shuffle is one permutation of the items per epoch (fit sets the
+    epoch) and rank r takes every ``ranks``-th item from r, in batches of ``GLOBAL_BATCH //
+    ranks``: together the ranks' batches hold the items of the one process's ``GLOBAL_BATCH``,
+    in another order, which the losses do not depend on. Validation (every rank on the whole
+    set) picks the best epoch; the optimizer is the trainer runs' SGD, for the reason ``SGD``
+    gives.
+    """
+    torch.manual_seed(1)
+    model = Net()
+    data = two_views() if CASES[name].two_view else labelled()
+    sampler = DistributedSampler(data, num_replicas=ranks, rank=rank, seed=shuffle_seed)
+    train_loader = DataLoader(data, batch_size=GLOBAL_BATCH // ranks, sampler=sampler)
+    optimizer = torch.optim.SGD(model.parameters(), lr=SGD["lr"], momentum=SGD["momentum"])
+    fit(
+        model, CASES[name].make_loss(), train_loader,
+        val_loader=DataLoader(labelled(seed=1), batch_size=32), epochs=3, optimizer=optimizer,
+        run_dir=run_dir, device="cpu", checkpoint_interval_s=0,
+    )  # fmt: skip
+
+
 DISAGREEING_SCORES = {0: [0.5, 0.4, 0.3, 0.2], 1: [0.1, 0.2, 0.3, 0.4]}
 """Validation scores by rank and epoch: with patience 1 rank 0 would stop after epoch 1, rank
 1 never; rank 0's decide, so every rank stops after epoch 1 with best epoch 0."""
@@ -326,6 +362,11 @@ def main(out_dir: Path) -> None:
     with trainer_patches():
         for name, raw in TRAINER_RECIPES.items():
             trainer.train(parse_recipe(raw), out_dir / name, progress=False)
+    for name in FIT_CASES:
+        run_fit(name, out_dir / f"fit_{name}", world_size(), rank())
+    # rank 1 trains on a share that overlaps rank 0's: the comparison must tell
+    reshuffled = FIT_SEED + rank()
+    run_fit("supcon", out_dir / "fit_rank_1_reshuffled", world_size(), rank(), reshuffled)
     epochs_run, best_epoch = disagreeing_validation(out_dir / "disagreeing")
     results["disagreeing.epochs_run_per_rank"] = per_rank(torch.tensor(epochs_run))
     results["disagreeing.best_epoch_per_rank"] = per_rank(torch.tensor(best_epoch))

@@ -2,9 +2,10 @@
 
 The DDP checks launch 2 gloo processes with torchrun (once for all cases) and
 compare their parameter gradients with the single-process gradient of the same
-global batch, and the weights the trainer's own ``train()`` reaches on 2 ranks
-with those of one process. Tolerances: 1e-10 in float64, 1e-5 in float32 (the
-runs differ only by the order of floating-point sums).
+global batch, and the weights the trainer's own ``train()`` and ``fit()`` (a
+user's model and DataLoaders) reach on 2 ranks with those of one process.
+Tolerances: 1e-10 in float64, 1e-5 in float32 (the runs differ only by the
+order of floating-point sums).
 """
 
 import importlib.util
@@ -57,7 +58,9 @@ def ddp_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         str(WORKER),
         str(out_dir),
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # the worker imports the user's model from tests.train.test_fit: the repo root on its path
+    path = os.pathsep.join(filter(None, [str(WORKER.parents[2]), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, f"torchrun failed:\n{done.stdout}\n{done.stderr}"
     return out_dir
@@ -160,13 +163,42 @@ def test_ddp_training_reaches_the_single_process_weights(
     worker = _load_worker()
     with worker.trainer_patches():
         train(parse_recipe(worker.TRAINER_RECIPES[name]), tmp_path, progress=False)
+    _assert_same_run(ddp_dir / name, tmp_path)
+
+
+@needs_gloo
+@pytest.mark.parametrize("name", _load_worker().FIT_CASES)
+def test_ddp_fit_reaches_the_single_process_weights(
+    ddp_dir: Path, tmp_path: Path, name: str
+) -> None:
+    """``fit()`` on a user's model and DataLoaders, 2 ranks each given its share by a
+    ``DistributedSampler``, and on one process with the whole batches: the same run."""
+    _load_worker().run_fit(name, tmp_path, ranks=1, rank=0)
+    _assert_same_run(ddp_dir / f"fit_{name}", tmp_path)
+
+
+@needs_gloo
+def test_ddp_fit_with_a_rank_on_other_data_is_told_apart(ddp_dir: Path, tmp_path: Path) -> None:
+    """The comparison above can fail: rank 1 shuffling its share with another seed (so it
+    trains on items of rank 0's share, and misses some of its own) ends far from the one
+    process's weights."""
+    _load_worker().run_fit("supcon", tmp_path, ranks=1, rank=0)
+    got = load_state(ddp_dir / "fit_rank_1_reshuffled" / LAST)["model"]
+    want = load_state(tmp_path / LAST)["model"]
+    apart = max((got[key] - want[key]).abs().max().item() for key in want)
+    assert apart > 100 * TOLERANCE["float32"]
+
+
+def _assert_same_run(got_dir: Path, want_dir: Path) -> None:
+    """The run folders ``got_dir`` (2 ranks) and ``want_dir`` (one process) hold the same
+    losses every epoch and the same best and last epochs and weights, to float32's tolerance."""
     options = {"rtol": TOLERANCE["float32"], "atol": TOLERANCE["float32"]}
-    ddp_losses = [row["loss"] for row in read_history(ddp_dir / name)]
+    got_losses = [row["loss"] for row in read_history(got_dir)]
     torch.testing.assert_close(
-        ddp_losses, [row["loss"] for row in read_history(tmp_path)], **options
+        got_losses, [row["loss"] for row in read_history(want_dir)], **options
     )
     for checkpoint in (BEST, LAST):
-        got, want = load_state(ddp_dir / name / checkpoint), load_state(tmp_path / checkpoint)
+        got, want = load_state(got_dir / checkpoint), load_state(want_dir / checkpoint)
         assert got["epoch"] == want["epoch"]
         torch.testing.assert_close(got["model"], want["model"], **options)
         # a method's heads, target network, queue, centre and step counter too; its heads see

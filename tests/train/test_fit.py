@@ -37,11 +37,18 @@ class Net(nn.Module):
         return self.body(x)
 
 
-def _labelled(n: int = 96, seed: int = 0) -> TensorDataset:
+def labelled(n: int = 96, seed: int = 0) -> TensorDataset:
+    """(inputs, labels) items: CLASSES separable clusters in 6 dimensions."""
     generator = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % CLASSES
     centres = torch.randn(CLASSES, 6, generator=generator) * 3
     return TensorDataset(centres[labels] + torch.randn(n, 6, generator=generator), labels)
+
+
+def two_views(n: int = 64, seed: int = 1) -> TensorDataset:
+    """(view_1, view_2) items: two noisy copies of the same random points."""
+    x = torch.randn(n, 6, generator=torch.Generator().manual_seed(seed))
+    return TensorDataset(x + 0.05 * torch.randn_like(x), x + 0.05 * torch.randn_like(x))
 
 
 def _loader(dataset: TensorDataset, **options: Any) -> DataLoader:
@@ -58,7 +65,7 @@ def test_every_labelled_loss_trains_a_users_model(name: str) -> None:
     entry = LOSSES[name]
     loss = entry.target(entry.config(), Shapes(embedding_dim=DIM, num_classes=CLASSES))
     before = [p.detach().clone() for p in [*model.parameters(), *loss.parameters()]]
-    result = fit(model, loss, _loader(_labelled(), shuffle=True), epochs=3, lr=1e-2)
+    result = fit(model, loss, _loader(labelled(), shuffle=True), epochs=3, lr=1e-2)
     assert result.epochs_run == 3 and all(torch.isfinite(torch.tensor(r["loss"])) for r in
                                           result.history)  # fmt: skip
     after = [*model.parameters(), *loss.parameters()]
@@ -66,8 +73,7 @@ def test_every_labelled_loss_trains_a_users_model(name: str) -> None:
 
 
 def test_two_views_train_self_supervised() -> None:
-    x = torch.randn(64, 6, generator=torch.Generator().manual_seed(1))
-    views = TensorDataset(x + 0.05 * torch.randn_like(x), x + 0.05 * torch.randn_like(x))
+    views = two_views()
     result = fit(Net(), NTXentLoss(temperature=0.5), _loader(views), epochs=4, lr=1e-2)
     assert result.history[-1]["loss"] < result.history[0]["loss"]
 
@@ -80,8 +86,7 @@ def test_a_method_trains_a_users_model_and_moves_its_target(name: str) -> None:
 
     from embedforge.methods import MomentumMethod
 
-    x = torch.randn(64, 6, generator=torch.Generator().manual_seed(1))
-    views = TensorDataset(x + 0.05 * torch.randn_like(x), x + 0.05 * torch.randn_like(x))
+    views = two_views()
     model = Net()
     entry = METHODS[name]
     method = entry.target(entry.config(**SMALL[name]), Shapes(embedding_dim=DIM), model)
@@ -95,8 +100,8 @@ def test_a_method_trains_a_users_model_and_moves_its_target(name: str) -> None:
 
 def test_validation_keeps_the_best_epoch_and_stops_early(tmp_path: Path) -> None:
     result = fit(
-        Net(), TripletMarginLoss(margin=0.2), _loader(_labelled(), shuffle=True),
-        val_loader=_loader(_labelled(seed=1)), epochs=30, lr=1e-2, patience=2,
+        Net(), TripletMarginLoss(margin=0.2), _loader(labelled(), shuffle=True),
+        val_loader=_loader(labelled(seed=1)), epochs=30, lr=1e-2, patience=2,
         run_dir=tmp_path / "run", checkpoint_interval_s=0,
     )  # fmt: skip
     assert "mean_average_precision_at_r" in result.history[0]
@@ -133,7 +138,7 @@ def test_hooks_run_after_each_step_and_resume_bit_identically(
         if resume:  # the fresh process: its weights come from the checkpoint
             torch.manual_seed(99)
         hooks = MomentumTarget(model)
-        fit(model, TripletMarginLoss(), _loader(_labelled()), epochs=3, hooks=hooks,
+        fit(model, TripletMarginLoss(), _loader(labelled()), epochs=3, hooks=hooks,
             run_dir=folder, resume=resume, checkpoint_interval_s=0)  # fmt: skip
         return hooks
 
@@ -151,7 +156,7 @@ def test_an_optimizer_missing_the_loss_parameters_is_refused() -> None:
     model = Net()
     loss = LOSSES["arcface"].target(LOSSES["arcface"].config(), Shapes(DIM, CLASSES))
     with pytest.raises(RuntimeError, match=r"ArcFaceLoss\.W is not optimised"):
-        fit(model, loss, _loader(_labelled()), optimizer=torch.optim.SGD(model.parameters(), 0.1))
+        fit(model, loss, _loader(labelled()), optimizer=torch.optim.SGD(model.parameters(), 0.1))
 
 
 def test_a_batch_of_one_tensor_is_one_clear_error() -> None:

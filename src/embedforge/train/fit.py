@@ -10,8 +10,11 @@ pytorch-metric-learning or lightly who keep their own ``nn.Module`` and ``DataLo
 * a batch ``(view_1, view_2)`` of two float tensors trains ``loss(model(view_1),
   model(view_2))`` (self-supervised: NT-Xent between two views of the same items);
 * under ``torchrun`` the embeddings are gathered across ranks with gradients before the loss
-  (negatives span the global batch); each rank's loader should give its own share of the
-  data (a ``DistributedSampler``, whose epoch is set every epoch).
+  (negatives span the global batch). fit() does not shard a loader: each rank's
+  ``train_loader`` must give its own share of the data, e.g. through a ``DistributedSampler``
+  (whose epoch fit() sets every epoch); N ranks with batches of B / N then train as one
+  process with batches of B. Give every rank the whole ``val_loader``: rank 0's scores
+  decide the best epoch and an early stop for all.
 
 ``val_loader`` (``(inputs, labels)`` batches) is embedded each epoch and scored by retrieval
 (P@1, R-precision, MAP@R, each item against the others); the best epoch by MAP@R is kept.

@@ -230,12 +230,19 @@ class EncoderRun:
 
 
 def run_ours(
-    encoder: str, rows: pd.DataFrame, *, dim: int, epochs: int | None, seed: int
+    encoder: str,
+    rows: pd.DataFrame,
+    *,
+    dim: int,
+    epochs: int | None,
+    seed: int,
+    method: str | None = None,
 ) -> EncoderRun:
-    """Fit on all objects and embed them, timed; ``epochs=None`` keeps the estimator's default."""
+    """Fit on all objects and embed them, timed; ``epochs=None`` keeps the estimator's default,
+    ``method=None`` its default objective (NT-Xent through a projection head)."""
     chosen = {} if epochs is None else {"epochs": epochs}
     embedder = PaletteEmbedder(
-        encoder=encoder, dim=dim, random_state=seed, progress=True, **chosen
+        encoder=encoder, dim=dim, random_state=seed, progress=True, method=method, **chosen
     )  # bars and the fit summary, as a benchmark run is watched
     start = time.perf_counter()
     embedder.fit(rows)

@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     ssl_compare.add_argument(
         "--quick", action="store_true",
-        help="2,000 images and a tenth of every schedule: every method and baseline in minutes",
+        help="1,500 images and a tenth of every schedule: every method and baseline in minutes",
     )  # fmt: skip
     ssl_compare.add_argument("--out", default="ssl_compare", help="output folder")
     ssl_compare.add_argument(

@@ -64,6 +64,8 @@ def test_method_trains_images_with_views(tmp_path: Path, name: str) -> None:
     result = train(parse_recipe(_with_method(IMAGES, name)), tmp_path, progress=False)
     row = result.history[0]
     assert math.isfinite(row["loss"]) and 0 <= row["precision_at_1"] <= 1
+    # the collapse monitors every epoch (metrics.jsonl; the report draws a panel for each)
+    assert 1.0 <= row["rankme"] <= 8.0 and row["uniformity"] <= 0 and row["dimension_std"] >= 0
 
 
 def test_a_method_beside_a_loss_or_projection_is_refused() -> None:

@@ -103,8 +103,9 @@ METHOD_LABELS = {
     "dino": "DINO",
 }
 """The methods compared besides SimCLR (whose rows come from dsprites_simclr.yaml)."""
-QUICK = {"size": 2_000, "epochs_scale": 0.1}
-"""``--quick``: a tenth of every schedule on 2,000 images, every method and baseline."""
+QUICK = {"size": 1_500, "epochs_scale": 0.1}
+"""``--quick``: a tenth of every schedule on 1,500 images, every method and baseline (under 5
+minutes on a 2-core CPU; see benchmarks/results/ssl_compare_quick.md)."""
 TWO_NEGATIVES = ("loss.neg_pairs=2", "loss.decoupled=true")  # the tutorial's ablation
 ENCODERS = (
     Encoder("raw pixels", None, tutorial=39.55, in_biased_test=True, tutorial_probe_epochs=25),

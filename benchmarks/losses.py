@@ -3,7 +3,9 @@
 For each loss and batch size B it times forward + backward and measures the
 peak memory of one call, for ours and the peer on the same embeddings and
 labels, checks that both give the same loss value, and writes the tables to
-benchmarks/results/losses.md.
+benchmarks/results/losses.md. Beside them, the limit: the forward + backward of the
+distance or similarity matrix alone (normalisation included), which every one of these
+losses must compute, so "ours / limit" is what the loss itself costs on top.
 
 Batches are metric-learning batches: B/8 classes × 8 samples, 128-d embeddings.
 NT-Xent's B is the number of items per view (2B embeddings), as in SimCLR.
@@ -75,23 +77,57 @@ class Case:
     peers: dict[str, Impl]
     sizes: tuple[int, ...]
     peer_bytes: Callable[[int], float]  # predicted peak of the heaviest peer at B
+    limit: Impl  # the matrix the loss cannot avoid, forward + backward
     naive_bytes: Callable[[int], float] = lambda b: 0.0
+
+
+def distance_limit(x: Inputs) -> Tensor:
+    """L2-normalised Euclidean distances (B, B): what the triplet and pair losses start from."""
+    unit = F.normalize(x.embeddings, dim=1)
+    return torch.cdist(unit, unit).sum()
+
+
+def similarity_limit(x: Inputs) -> Tensor:
+    """Cosine similarities (B, B): what SupCon starts from."""
+    unit = F.normalize(x.embeddings, dim=1)
+    return (unit @ unit.T).sum()
+
+
+def two_view_limit(x: Inputs) -> Tensor:
+    """Cosine similarities of both views' 2B rows (2B, 2B): what NT-Xent starts from."""
+    unit = F.normalize(torch.cat([x.embeddings, x.second_view]), dim=1)
+    return (unit @ unit.T).sum()
+
+
+def class_limit(weights: Tensor) -> Impl:
+    """Cosines (B, C) to the (D, C) class weights: what ArcFace starts from (W gets a
+    gradient too)."""
+
+    def limit(x: Inputs) -> Tensor:
+        return (F.normalize(x.embeddings, dim=1) @ F.normalize(weights, dim=0)).sum()
+
+    return limit
 
 
 def pml_mined(miner, loss) -> Impl:
     return lambda x: loss(x.embeddings, x.labels, miner(x.embeddings, x.labels))
 
 
-def arcface_pair() -> tuple[Impl, Impl]:
+def arcface_pair() -> tuple[Impl, Impl, Impl]:
     ours = ArcFaceLoss(ARCFACE_CLASSES, DIM)
     theirs = pml_losses.ArcFaceLoss(ARCFACE_CLASSES, DIM)
     with torch.no_grad():
         ours.W.copy_(theirs.W)
-    return (lambda x: ours(x.embeddings, x.labels)), (lambda x: theirs(x.embeddings, x.labels))
+    weights = torch.nn.Parameter(ours.W.detach().clone())
+    return (
+        (lambda x: ours(x.embeddings, x.labels)),
+        (lambda x: theirs(x.embeddings, x.labels)),
+        class_limit(weights),
+    )
 
 
 def cases(sizes: tuple[int, ...], ntxent_sizes: tuple[int, ...]) -> list[Case]:
-    arcface_ours, arcface_pml = arcface_pair()
+    arcface_ours, arcface_pml, arcface_limit = arcface_pair()
     triplet_cube = lambda b: float(b) ** 3  # PML's all-triplets mask: B³ bools  # noqa: E731
     return [
         Case(
@@ -100,6 +136,7 @@ def cases(sizes: tuple[int, ...], ntxent_sizes: tuple[int, ...]) -> list[Case]:
             {"PML": lambda x: pml_losses.TripletMarginLoss()(x.embeddings, x.labels)},
             sizes,
             triplet_cube,
+            distance_limit,
             naive_bytes=lambda b: 4 * 4.0 * b**3,
         ),
         Case(
@@ -108,6 +145,7 @@ def cases(sizes: tuple[int, ...], ntxent_sizes: tuple[int, ...]) -> list[Case]:
             {"PML": pml_mined(pml_miners.BatchHardMiner(), pml_losses.TripletMarginLoss())},
             sizes,
             lambda b: 0.0,
+            distance_limit,
         ),
         Case(
             "Triplet margin, semi-hard (PML TripletMarginMiner semihard)",
@@ -120,6 +158,7 @@ def cases(sizes: tuple[int, ...], ntxent_sizes: tuple[int, ...]) -> list[Case]:
             },
             sizes,
             triplet_cube,
+            distance_limit,
         ),
         Case(
             "Contrastive pairs",
@@ -127,6 +166,7 @@ def cases(sizes: tuple[int, ...], ntxent_sizes: tuple[int, ...]) -> list[Case]:
             {"PML": lambda x: pml_losses.ContrastiveLoss()(x.embeddings, x.labels)},
             sizes,
             lambda b: 0.0,
+            distance_limit,
         ),
         Case(
             "Supervised contrastive (SupCon)",
@@ -134,6 +174,7 @@ def cases(sizes: tuple[int, ...], ntxent_sizes: tuple[int, ...]) -> list[Case]:
             {"PML": lambda x: pml_losses.SupConLoss()(x.embeddings, x.labels)},
             sizes,
             lambda b: 0.0,
+            similarity_limit,
         ),
         Case(
             f"ArcFace ({ARCFACE_CLASSES} classes)",
@@ -141,6 +182,7 @@ def cases(sizes: tuple[int, ...], ntxent_sizes: tuple[int, ...]) -> list[Case]:
             {"PML": arcface_pml},
             sizes,
             lambda b: 0.0,
+            arcface_limit,
         ),
         Case(
             "NT-Xent, two views of B items (SimCLR)",
@@ -152,6 +194,7 @@ def cases(sizes: tuple[int, ...], ntxent_sizes: tuple[int, ...]) -> list[Case]:
             },
             ntxent_sizes,
             lambda b: 4 * 4.0 * (2 * b) ** 2 * (2 * b - 2),  # (pos pairs × neg pairs) floats
+            two_view_limit,
         ),
     ]
 
@@ -201,7 +244,7 @@ def run_case(case: Case, seed: int) -> str:
     has_naive = case.title.startswith("Triplet margin, batch-all")
     if has_naive:
         peers["naive B³"] = lambda x: naive_batch_all(x.embeddings, x.labels)
-    header = ["B", "ours ms", "ours MiB"]
+    header = ["B", "ours ms", "ours MiB", "limit ms", "ours / limit"]
     for name in peers:
         header += [f"{name} ms", f"{name} MiB", f"{name} / ours time", f"{name} / ours memory"]
     header.append("max |Δ loss|")
@@ -209,7 +252,8 @@ def run_case(case: Case, seed: int) -> str:
     for batch_size in case.sizes:
         inputs = make_inputs(batch_size, seed)
         ours = measure(case.ours, inputs)
-        row = [str(batch_size), *cell(ours)]
+        limit = measure(case.limit, inputs)
+        row = [str(batch_size), *cell(ours), cell(limit)[0], f"{ours.seconds / limit.seconds:.1f}×"]
         deltas = []
         for name, impl in peers.items():
             predicted = (

@@ -19,6 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from embedforge import PaletteEmbedder
+from embedforge.data.synthetic_palettes import synthetic_palettes
+from embedforge.registry import METHODS
+from measure import command_line, machine_line, write_report
 from palettes import (
     DEFAULT_ENCODER,
     FACTORS,
@@ -27,11 +32,6 @@ from palettes import (
     probe_scores,
     run_ours,
 )
-
-from embedforge import PaletteEmbedder
-from embedforge.data.synthetic_palettes import synthetic_palettes
-from embedforge.registry import METHODS
-from measure import command_line, machine_line, write_report
 
 STATISTICS = "Palette statistics (mean colour, colours)"
 DEFAULT_OBJECTIVE = "no method: NT-Xent + projection head (the default)"

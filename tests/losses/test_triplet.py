@@ -4,6 +4,7 @@ from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning import miners as pml_miners
 from pytorch_metric_learning.distances import CosineSimilarity, LpDistance
 
+from embedforge.losses import triplet_kernel
 from embedforge.losses.distances import Distance
 from embedforge.losses.masks import label_masks
 from embedforge.losses.miners import BatchHardMiner, TripletMiner
@@ -267,3 +268,33 @@ def test_functional_form_and_device(device) -> None:
 def test_unknown_mining_is_rejected() -> None:
     with pytest.raises(ValueError, match="batch_all"):
         TripletMarginLoss(mining="batch_all")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dense", [True, False])
+@pytest.mark.parametrize("kind", ["all", "semihard"])
+@pytest.mark.parametrize("is_similarity", [False, True])
+@pytest.mark.parametrize("columns", [None, 37])
+def test_sorted_hinge_equals_walking_every_triplet(
+    monkeypatch: pytest.MonkeyPatch, dense: bool, kind: str, is_similarity: bool, columns
+) -> None:
+    """The sort + prefix-sum kernel against the chunked walk over every (a, p, n), value, counts
+    and gradient; negatives counted densely (few positives) and by search (many), batch
+    against itself and against other reference rows (a cross-batch memory)."""
+    monkeypatch.setattr(triplet_kernel, "DENSE_COUNT_POSITIVES", 16 if dense else 0)
+    g = torch.Generator().manual_seed(8)
+    y = torch.randint(0, 3, (24,), generator=g)
+    ref = y if columns is None else torch.randint(0, 3, (columns,), generator=g)
+    matrix = torch.rand(24, len(ref), generator=g, dtype=torch.float64).requires_grad_()
+    pos, neg = label_masks(y, None if columns is None else ref)
+    sign = -1.0 if is_similarity else 1.0
+    walk_kind = None if kind == "all" else kind  # every valid triplet considered, as sorted
+    walked = triplet_kernel._TripletMarginFromMatrix.apply(
+        matrix, pos, neg, 0.3, sign, walk_kind, False, 0.0, 0.0, 1 << 22
+    )
+    loss, counts = triplet_margin_from_matrix(
+        matrix, pos, neg, margin=0.3, kind=walk_kind, is_similarity=is_similarity
+    )
+    assert torch.equal(counts, walked[1]) and counts[1] > 0
+    torch.testing.assert_close(loss, walked[0], rtol=1e-12, atol=1e-15)
+    (grad,), (walked_grad,) = (torch.autograd.grad(v, matrix) for v in (loss, walked[0]))
+    torch.testing.assert_close(grad, walked_grad, rtol=1e-12, atol=1e-15)

@@ -10,6 +10,7 @@ order of floating-point sums).
 
 import importlib.util
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from types import ModuleType
 import pytest
 import torch
 import torch.distributed as dist
+import yaml
 
 from embedforge.errors import UserError
 from embedforge.files.run_folder import BEST, LAST, read_history
@@ -295,3 +297,47 @@ def test_nccl_refuses_a_local_rank_without_a_gpu(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(UserError, match=r"local process 1 but this machine has 1 GPU"):
         distributed.setup_from_env(backend="nccl")
     assert not distributed.is_distributed()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@needs_gloo
+def test_two_torchrun_agents_train_like_one_node_of_two_processes(
+    ddp_dir: Path, tmp_path: Path
+) -> None:
+    """Multi-node as a cluster runs it: two torchrun agents ("nodes", one process each) meet
+    at a c10d rendezvous and train the palette recipe through the command line; the run is the
+    one the worker's single torchrun with two processes wrote (losses, best and last weights)."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(_load_worker().TRAINER_RECIPES["palettes"]))
+    endpoint = f"127.0.0.1:{_free_port()}"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=2",
+        "--nproc-per-node=1",
+        "--rdzv-backend=c10d",
+        f"--rdzv-endpoint={endpoint}",
+        "--rdzv-id=two-agents",
+        "-m",
+        "embedforge",
+        "train",
+        str(recipe),
+        "--out",
+        str(tmp_path / "run"),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    agents = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        for _ in range(2)
+    ]
+    outputs = [agent.communicate(timeout=180)[0].decode() for agent in agents]
+    assert [agent.returncode for agent in agents] == [0, 0], "\n".join(outputs)
+    said = [line for output in outputs for line in output.splitlines() if "trained" in line]
+    assert len(said) == 1 and "on 2 processes" in said[0]  # one world of two, rank 0 says
+    _assert_same_run(tmp_path / "run", ddp_dir / "palettes")

@@ -42,7 +42,13 @@ from embedforge.files.run_folder import (
 )
 from embedforge.recipe import Recipe, TrainSection, load_recipe, recipe_differences
 from embedforge.train.best_epoch import BestEpoch
-from embedforge.train.distributed import cleanup, is_main_process, start_processes, wrap_model
+from embedforge.train.distributed import (
+    cleanup,
+    is_main_process,
+    start_processes,
+    world_size,
+    wrap_model,
+)
 from embedforge.train.image_task import ImageTask
 from embedforge.train.loop import LoopSettings, TrainResult, restore, run_epochs, unwrapped
 from embedforge.train.optimization import Optimization
@@ -244,8 +250,9 @@ def train_from_file(
     try:
         result = train(recipe, run_dir, resume=resume, overwrite=overwrite)
         if is_main_process():
+            ranks = f" on {world_size()} processes" if world_size() > 1 else ""
             print(
-                f"trained {result.epochs_run} epochs into {run_dir}: best "
+                f"trained {result.epochs_run} epochs{ranks} into {run_dir}: best "
                 f"{recipe.train.best_metric} = {result.best_value:.4f} at epoch {result.best_epoch}"
             )
     finally:

@@ -21,10 +21,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
 MIB = 2**20
+T = TypeVar("T")
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters from <malloc.h>
 
 
@@ -59,6 +61,27 @@ def median_seconds(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def interleaved_runs(runs: dict[str, Callable[[], T]], repeats: int) -> dict[str, list[T]]:
+    """Each of ``runs`` once, untimed (the first run pays for caches and pools), then
+    ``repeats`` rounds of all of them back to back; every round's result, by name.
+
+    The machine is shared and its slow spells outlast a round, so the ratio of two runs of
+    the same round (:func:`paired_ratio`) cancels them where two separate medians would not.
+    """
+    for run in runs.values():
+        run()
+    results: dict[str, list[T]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            results[name].append(run())
+    return results
+
+
+def paired_ratio(numerators: list[float], denominators: list[float]) -> float:
+    """The median over rounds of each round's ``numerator / denominator``."""
+    return statistics.median(n / d for n, d in zip(numerators, denominators, strict=True))
 
 
 def machine_line() -> str:

@@ -26,11 +26,11 @@ from pathlib import Path
 import torch
 
 from embedforge.build import build_optimizer, build_schedule
-from embedforge.recipe import load_recipe
+from embedforge.recipe import Recipe, load_recipe
 from embedforge.train.image_task import ImageTask
 from embedforge.train.task import epoch_seed
 from embedforge.train.trainer import build_task, train
-from measure import command_line, machine_line, write_report
+from measure import command_line, interleaved_runs, machine_line, paired_ratio, write_report
 
 RECIPE = Path(__file__).parents[1] / "configs" / "digits_triplet.yaml"
 WORKLOADS = {  # name: (epochs, recipe overrides)
@@ -68,11 +68,11 @@ def bare_loop(epochs: int, overrides: list[str]) -> tuple[float, float, int]:
     return time.perf_counter() - start, sum(losses) / len(losses), images_seen
 
 
-def trainer_run(epochs: int, overrides: list[str], *, validate: bool) -> tuple[float, float]:
-    """(seconds, last epoch's mean loss) of embedforge's trainer."""
-    recipe = load_recipe(RECIPE, [f"train.epochs={epochs}", *overrides])
+def trainer_run(recipe: Recipe, *, validate: bool) -> tuple[float, float]:
+    """(seconds, last epoch's mean loss) of embedforge's trainer on ``recipe``; without
+    ``validate``, validation is stubbed out (what remains is the loop's own overhead)."""
     original = ImageTask.validate
-    if not validate:  # stub validation out: what remains is the loop's own overhead
+    if not validate:
         ImageTask.validate = lambda self: {recipe.train.best_metric: 0.0}
     try:
         with tempfile.TemporaryDirectory() as out:
@@ -101,23 +101,18 @@ def measure_workload(name: str, repeats: int) -> tuple[list[str], float, bool]:
         seconds, loss, images = bare_loop(epochs, overrides)
         return seconds, loss
 
+    recipe = load_recipe(RECIPE, [f"train.epochs={epochs}", *overrides])
     loops = {
         "bare": bare,
-        "trainer, no val": lambda: trainer_run(epochs, overrides, validate=False),
-        "trainer": lambda: trainer_run(epochs, overrides, validate=True),
+        "trainer, no val": lambda: trainer_run(recipe, validate=False),
+        "trainer": lambda: trainer_run(recipe, validate=True),
     }
-    for run in loops.values():  # warm-up, untimed: the first run pays for caches and pools
-        run()
-    runs: dict[str, list[tuple[float, float]]] = {loop: [] for loop in loops}
-    for _ in range(repeats):
-        for loop, run in loops.items():
-            runs[loop].append(run())
+    runs = interleaved_runs(loops, repeats)
+    bare_seconds = [s for s, _ in runs["bare"]]
     rows, ratios = [], {}
     for loop, results in runs.items():
         seconds = statistics.median(s for s, _ in results)
-        ratios[loop] = statistics.median(
-            bare / mine for (bare, _), (mine, _) in zip(runs["bare"], results, strict=True)
-        )
+        ratios[loop] = paired_ratio(bare_seconds, [s for s, _ in results])
         losses = sorted({f"{loss:.10f}" for _, loss in results})
         rows.append(
             f"| {name} | {epochs} | {loop} | {seconds:.2f} | {images / seconds:,.0f} | "

@@ -70,9 +70,10 @@ def test_simsiam_and_byol_are_the_symmetrised_negative_cosine_with_stop_gradient
 
 
 def test_queue_infonce_loop_reference_and_analytic_case() -> None:
-    """MoCo's Algorithm 1 as a loop (lightly's memory bank, the other oracle, imports
-    torchvision through lightly.models.utils, so it cannot load here); with every
-    similarity equal the loss is log(1 + K)."""
+    """MoCo's Algorithm 1 as a loop (lightly's memory bank imports torchvision through
+    lightly.models.utils; lightly_oracle.py's stand-in for it lets benchmarks/ssl_methods.py
+    time lightly's bank, not yet checked here); with every similarity equal the loss is
+    log(1 + K)."""
     query, key = _views(5, 3)
     queue = torch.randn(7, 3, dtype=torch.float64)
     n = torch.nn.functional.normalize

@@ -132,9 +132,9 @@ def test_analytic_cases() -> None:
     whitened = torch.tensor(
         [[1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64
     )
-    assert barlow_twins_loss(whitened, whitened, eps=0.0).item() == pytest.approx(0.0, abs=1e-12)
+    assert barlow_twins_loss(whitened, whitened, eps=1e-15).item() == pytest.approx(0.0, abs=1e-12)
     # perfectly anti-correlated views: C = -I, each diagonal term (1 - (-1))^2 = 4
-    assert barlow_twins_loss(whitened, -whitened, eps=0.0).item() == pytest.approx(8.0)
+    assert barlow_twins_loss(whitened, -whitened, eps=1e-15).item() == pytest.approx(8.0)
     assert vicreg_loss(2 * whitened, 2 * whitened).item() == pytest.approx(0.0, abs=1e-12)
     # constant views: variance term 1 - sqrt(1e-4) = 0.99 per dimension, weight 25
     constant = torch.ones(4, 3, dtype=torch.float64)

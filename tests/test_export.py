@@ -1,4 +1,5 @@
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,27 @@ def test_the_onnx_backend_refuses_a_missing_or_stale_model(
     assert main(["embed", str(run), "--out", str(out), "--backend", "onnx"]) == 2
     assert "--backend onnx embeds DATA" in one_line_error(capsys)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "package,command",
+    [("onnx", ["export"]), ("onnxruntime", ["embed", "DATA", "--out", "OUT", "--backend", "onnx"])],
+)
+def test_a_missing_package_names_the_onnx_extra(
+    package: str,
+    command: list[str],
+    one_row_palettes: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run = palette_run("deep_sets", tmp_path / "run")
+    if package == "onnxruntime":
+        assert main(["export", str(run)]) == 0
+    monkeypatch.setitem(sys.modules, package, None)  # import raises ModuleNotFoundError
+    places = {"DATA": str(one_row_palettes), "OUT": str(tmp_path / "out.parquet")}
+    arguments = [command[0], str(run), *(places.get(word, word) for word in command[1:])]
+    assert main(arguments) == 2
+    error = one_line_error(capsys)
+    assert f"with {package}, which is not installed: pip install embedforge[onnx]" in error
+    assert not (tmp_path / "out.parquet").exists()

@@ -35,13 +35,16 @@ class OnnxEncoder(nn.Module):
     encoder, ``(images,)`` for an image encoder (see :mod:`embedforge.onnx_export`).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None) -> None:
+        """``threads``: onnxruntime's intra-op threads (default: one per physical core)."""
         super().__init__()
-        onnxruntime = require("onnxruntime", "onnx", "running an ONNX model")
+        onnxruntime = require("onnxruntime", "onnx", "an ONNX model is run")
         errors = onnxruntime.capi.onnxruntime_pybind11_state
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default
         try:
             self.session = onnxruntime.InferenceSession(
-                str(path), providers=["CPUExecutionProvider"]
+                str(path), options, providers=["CPUExecutionProvider"]
             )
         except (errors.Fail, errors.InvalidProtobuf, errors.InvalidGraph, errors.NoSuchFile) as e:
             reason = str(e).strip().splitlines()[0]

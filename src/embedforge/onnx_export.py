@@ -107,7 +107,7 @@ def export_onnx(
     ``ONNX_UNSUPPORTED`` (why it cannot be exported) is refused before tracing, because the
     exporter prints its whole graph to the console when it fails.
     """
-    onnx = require("onnx", "onnx", "exporting to ONNX")
+    onnx = require("onnx", "onnx", "the ONNX model is written")
     for module in model.modules():
         if reason := getattr(module, "ONNX_UNSUPPORTED", None):
             raise UserError(

@@ -11,7 +11,10 @@ import embedforge
 from embedforge.errors import UserError
 from embedforge.extras import require
 
-OPTIONAL = ("matplotlib", "umap", "pynndescent", "numba", "tensorboard", "faiss", "timm")
+OPTIONAL = (
+    "matplotlib", "umap", "pynndescent", "numba", "tensorboard", "faiss", "timm", "onnx",
+    "onnxruntime", "onnxscript",
+)  # fmt: skip
 """The packages that only extras install (and umap's own heavy dependencies)."""
 CORE_MODULES = (
     "embedforge",
@@ -21,6 +24,8 @@ CORE_MODULES = (
     "embedforge.evaluate.evaluate_run",
     "embedforge.evaluate.report",  # plots and maps import their packages when they draw
     "embedforge.quickstart",
+    "embedforge.embed",  # embed --backend onnx and export import onnx(runtime) when they run
+    "embedforge.export",
     "embedforge.cli",
 )
 

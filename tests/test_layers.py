@@ -10,21 +10,22 @@ import sys
 import pytest
 
 COMMANDS = {
-    "cli", "demo", "embed", "estimators", "experiments", "image_run", "listing", "quickstart",
-    "search",
+    "cli", "demo", "embed", "estimators", "experiments", "export", "image_run", "listing",
+    "quickstart", "search",
 }  # fmt: skip
-ABOVE_COMPONENTS = {"recipe", "build", "files", "metrics", "inference", "run_items"}
+ONNX = {"onnx_export", "onnx_encoder"}
+ABOVE_COMPONENTS = {"recipe", "build", "files", "metrics", "inference", "run_items"} | ONNX
 FORBIDDEN = {
     "data": ABOVE_COMPONENTS | {"views", "encoders", "losses", "samplers"},
     "views": ABOVE_COMPONENTS | {"encoders", "losses", "samplers"},
     "encoders": ABOVE_COMPONENTS | {"data", "views", "losses", "samplers"},
     "losses": ABOVE_COMPONENTS | {"data", "views", "samplers"},
     "samplers": ABOVE_COMPONENTS | {"data", "views", "encoders", "losses"},
-    "metrics": {"recipe", "build", "files", "run_items"},
-    "files": {"build", "metrics", "inference", "run_items"},
+    "metrics": {"recipe", "build", "files", "run_items"} | ONNX,
+    "files": {"build", "metrics", "inference", "run_items"} | ONNX,
     "train": {"evaluate", "index", "run_items"},
     "evaluate": {"train", "index"},
-    "index": {"train", "evaluate", "build", "recipe", "run_items", "inference"},
+    "index": {"train", "evaluate", "build", "recipe", "run_items", "inference"} | ONNX,
 }
 ALWAYS_FORBIDDEN = COMMANDS | {"train", "evaluate", "index"}
 

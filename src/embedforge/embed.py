@@ -11,8 +11,9 @@ file renamed over the target), so a failure leaves no file behind.
 """
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import torch
@@ -24,13 +25,21 @@ from embedforge.data.source import SetDataConfig
 from embedforge.devices import DeviceChoice, resolve_device
 from embedforge.errors import UserError
 from embedforge.files.atomic import atomic_write
+from embedforge.files.output_file import check_output_file
 from embedforge.files.run_folder import load_best, load_run_recipe, save_best_model
 from embedforge.image_run import ImageRun
 from embedforge.inference import embed_sets
+from embedforge.onnx_encoder import load_run_onnx
 from embedforge.recipe import Recipe
 from embedforge.run_items import RunEmbeddings, load_run_embeddings
 
 OUTPUT_FORMATS = (".parquet", ".csv")
+Backend = Literal["torch", "onnx"]
+
+
+def set_features(data: SetDataConfig) -> int:
+    """Features per row of the recipe's sets: the weight, then the colour or feature columns."""
+    return 1 + (len(data.feature_columns) if data.feature_columns else 3)
 
 
 @dataclass
@@ -55,8 +64,7 @@ class PaletteRun:
         data = recipe.data
         if not isinstance(data, SetDataConfig):
             raise UserError(f"the recipe's data.source is {data.source!r}; expected 'palettes'")
-        in_features = 1 + (len(data.feature_columns) if data.feature_columns else 3)
-        return cls(recipe, build_set_encoder(recipe.encoder, in_features=in_features))
+        return cls(recipe, build_set_encoder(recipe.encoder, in_features=set_features(data)))
 
     @classmethod
     def load(cls, run_dir: str | os.PathLike[str]) -> "PaletteRun":
@@ -102,17 +110,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
 def check_output_path(out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """The output path, if its extension names a format we write and it may be written
     (checked before any work): an existing file is replaced only with ``overwrite``."""
-    out = Path(out)
-    if out.suffix.lower() not in OUTPUT_FORMATS:
-        raise UserError(
-            f"{out}: unknown output extension {out.suffix!r}; expected one of "
-            f"{', '.join(OUTPUT_FORMATS)}"
-        )
-    if out.is_dir():
-        raise UserError(f"{out}: is a directory; expected a file name")
-    if out.exists() and not overwrite:
-        raise UserError(f"{out}: exists; pass --overwrite to replace it")
-    return out
+    return check_output_file(out, suffixes=OUTPUT_FORMATS, overwrite=overwrite)
 
 
 def write_embeddings(
@@ -148,6 +146,7 @@ def embed_file(
     out: str | os.PathLike[str],
     *,
     device: DeviceChoice = "auto",
+    backend: Backend = "torch",
     progress: bool = True,
     overwrite: bool = False,
     allow_changed_data: bool = False,
@@ -157,13 +156,28 @@ def embed_file(
     ``data``: a palette table for a palette run; a folder of images or an ``image`` CSV for
     a run trained on an image folder. Without ``data``, the run's own items (its training
     and held-out split) are embedded: the way to export a digits or dSprites run.
+
+    ``backend="onnx"`` runs the run's exported ``model.onnx`` (``embedforge export``) with
+    onnxruntime on the CPU instead of the PyTorch model, on the same batches: the same
+    embeddings within 1e-5, and how to check an exported model before deploying it.
     """
     check_output_path(out, overwrite=overwrite)
+    if backend == "onnx" and data is None:
+        raise UserError(
+            "--backend onnx embeds DATA (a palette table or image files); a run's own items "
+            "are embedded with --backend torch"
+        )
+    if backend == "onnx" and device == "cuda":
+        raise UserError("--backend onnx runs on the CPU (onnxruntime's CPU provider): --device cpu")
     if data is None:
         frame = own_items_frame(load_run_embeddings(run_dir, allow_changed_data=allow_changed_data))
     else:
-        device = resolve_device(device, "--device")
-        frame = load_run(run_dir).embed(data, device=device, progress=progress)
+        run = load_run(run_dir)
+        if backend == "onnx":
+            run, device = replace(run, model=load_run_onnx(run_dir)), torch.device("cpu")
+        else:
+            device = resolve_device(device, "--device")
+        frame = run.embed(data, device=device, progress=progress)
     write_embeddings(frame, out, overwrite=overwrite)
     width = sum(column.startswith("emb_") for column in frame.columns)
     print(f"embedded {len(frame)} items into {width} dimensions: {out}")

@@ -76,6 +76,11 @@ class RasterCNN(nn.Module):
     """
 
     EVAL_SEED = 0
+    ONNX_UNSUPPORTED = (
+        "its eval-mode painting sorts rows (stable argsort) and looks up weights with "
+        "searchsorted, which torch's ONNX exporter does not translate; export deep_sets or "
+        "set_transformer"
+    )
 
     def __init__(
         self,

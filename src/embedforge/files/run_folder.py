@@ -14,6 +14,8 @@ through here, so the layout is named once::
       metrics.jsonl                  one JSON object per epoch
       tensorboard/                   the same numbers as TensorBoard events
       metrics.json, report.html      ``embedforge evaluate`` and ``report``
+      model.onnx                     ``embedforge export``: the encoder as ONNX, for
+                                     ``embed --backend onnx`` and deployment
 """
 
 import json
@@ -34,13 +36,16 @@ BEST, LAST = "checkpoints/best.safetensors", "checkpoints/last.safetensors"
 HISTORY = "metrics.jsonl"
 METRICS = "metrics.json"
 REPORT = "report.html"
+ONNX = "model.onnx"
 INPUTS, SPLIT = "inputs.json", "split.parquet"
 DATA = "data"
 TENSORBOARD = "tensorboard"
 
 RUN = FolderKind(
     "run",
-    frozenset({RECIPE, "checkpoints", HISTORY, TENSORBOARD, METRICS, REPORT, INPUTS, SPLIT, DATA}),
+    frozenset(
+        {RECIPE, "checkpoints", HISTORY, TENSORBOARD, METRICS, REPORT, ONNX, INPUTS, SPLIT, DATA}
+    ),
 )
 
 

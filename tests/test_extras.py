@@ -11,7 +11,7 @@ import embedforge
 from embedforge.errors import UserError
 from embedforge.extras import require
 
-OPTIONAL = ("matplotlib", "umap", "pynndescent", "numba", "tensorboard", "faiss", "timm")
+OPTIONAL = ("matplotlib", "umap", "pynndescent", "numba", "tensorboard", "faiss", "timm", "ot")
 """The packages that only extras install (and umap's own heavy dependencies)."""
 CORE_MODULES = (
     "embedforge",

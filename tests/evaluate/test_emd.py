@@ -1,6 +1,7 @@
 """Exact EMD between palettes: analytic cases, symmetry, a brute-force LP, the colour spaces."""
 
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from embedforge.data.palettes import LAB_SCALE, read_palettes, srgb_to_lab
 from embedforge.data.set_batch import SetBatch
 from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.errors import UserError
+from embedforge.evaluate import emd
 from embedforge.evaluate.emd import (
     LAB_FEATURES,
     RGB_FEATURES,
@@ -114,6 +116,26 @@ def test_emd_is_the_linear_programme_optimum(seed: int) -> None:
             assert palette_emd(*queries.palette(i), *collection.palette(j)) == pytest.approx(
                 distances[i, j], rel=1e-12
             )
+
+
+def test_a_problem_the_simplex_does_not_certify_is_solved_by_highs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With one pivot allowed the simplex stops short; the value is still the LP optimum, and
+    POT's iteration warning does not reach the caller."""
+    queries, collection = random_palettes(2, seed=8), random_palettes(3, seed=9)
+    monkeypatch.setattr(emd, "MAX_ITERATIONS", 1)
+    highs = []
+    solve = emd._highs_transport_cost
+    monkeypatch.setattr(emd, "_highs_transport_cost", lambda *a: highs.append(1) or solve(*a))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        distances = emd_to_collection(queries, collection)
+    assert highs  # some problems did go to HiGHS
+    for i in range(len(queries)):
+        for j in range(len(collection)):
+            expected = linear_programme_emd(*queries.palette(i), *collection.palette(j))
+            assert distances[i, j] == pytest.approx(expected, rel=1e-7, abs=1e-9)
 
 
 def test_weights_are_normalised_to_one() -> None:

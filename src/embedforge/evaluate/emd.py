@@ -7,9 +7,9 @@ Distance is exactly the least total such movement: each palette is a distributio
 of mass from one colour to another is their Euclidean distance in L*a*b* (the CIE 1976
 colour difference, unscaled), and the EMD is the optimal transport cost. Rubner, Tomasi &
 Guibas ("The Earth Mover's Distance as a Metric for Image Retrieval", IJCV 40(2), 2000)
-introduced it for image retrieval on exactly such colour signatures, where it matched
-perceived similarity better than histogram distances; it handles palettes of different sizes
-and colours that fall between histogram bins, which fixed-length features cannot.
+introduced it for image retrieval on exactly such colour signatures, where it retrieved
+better than bin-by-bin histogram distances; it compares palettes of different sizes, and
+colours that would fall on either side of a histogram's bin edge, without any binning.
 
 It is solved exactly, as a linear programme, by POT's network simplex (``ot.emd2``; the
 ``[emd]`` extra). Palettes of equal shares are highly degenerate transport problems, on which

@@ -13,7 +13,7 @@ from embedforge.extras import require
 
 OPTIONAL = (
     "matplotlib", "umap", "pynndescent", "numba", "tensorboard", "faiss", "timm", "onnx",
-    "onnxruntime", "onnxscript",
+    "onnxruntime", "onnxscript", "ot",
 )  # fmt: skip
 """The packages that only extras install (and umap's own heavy dependencies)."""
 CORE_MODULES = (

@@ -1,11 +1,12 @@
 """Optional packages: import one where a feature needs it, or say which extra installs it.
 
 ``pip install embedforge`` brings what training and embedding need; plots and maps
-(``[report]``), TensorBoard events (``[tensorboard]``), FAISS (``[faiss]``) and timm
-trunks (``[timm]``) are extras. A feature that needs one calls :func:`require` where it
-imports it, so a missing package is one :class:`~embedforge.errors.UserError` line (the
-CLI's exit code 2) naming the extra, instead of an ImportError traceback, and a plain
-``import embedforge...`` never loads an optional package.
+(``[report]``), TensorBoard events (``[tensorboard]``), FAISS (``[faiss]``), timm
+trunks (``[timm]``) and exact EMD between palettes (``[emd]``: POT) are extras. A
+feature that needs one calls :func:`require` where it imports it, so a missing package is
+one :class:`~embedforge.errors.UserError` line (the CLI's exit code 2) naming the extra,
+instead of an ImportError traceback, and a plain ``import embedforge...`` never loads an
+optional package.
 """
 
 import importlib

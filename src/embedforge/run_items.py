@@ -59,6 +59,9 @@ class RunEmbeddings:
         value_name: the name of ``query_values``.
         view_matching: palettes only: the run's own validation (two views of each held-out
             object must find each other).
+        query_sets, reference_sets: palettes only: the held-out and training sets themselves
+            (what exact EMD compares, :mod:`embedforge.evaluate.emd`); None for images.
+        feature_names: the sets' features (``weight`` then the colour), empty for images.
         data_changed: the data differs from what the run was trained on (scored anyway, on
             the recorded items still there, as ``allow_changed_data`` asked).
     """
@@ -75,6 +78,9 @@ class RunEmbeddings:
     query_values: np.ndarray
     value_name: str
     view_matching: dict[str, float] = field(default_factory=dict)
+    query_sets: SetBatch | None = None
+    reference_sets: SetBatch | None = None
+    feature_names: tuple[str, ...] = ()
     data_changed: bool = False
 
     @property
@@ -162,7 +168,13 @@ def _palette_embeddings(
         return views_loss(loss_fn, calls, _embed_on_cpu, model, first, second)
 
     matching = view_matching(model, build_set_views(recipe), validation_sets, CPU, loss_of)
-    ids = {"query_ids": split.held_out.test_ids, "reference_ids": split.held_out.train_ids}
+    items = {
+        "query_ids": split.held_out.test_ids,
+        "reference_ids": split.held_out.train_ids,
+        "query_sets": validation_sets,
+        "reference_sets": train_sets,
+        "feature_names": palettes.feature_names,
+    }
     source = DATA_SOURCES[data.source].target
     labels = source.labels(data, palettes.ids)  # (n,), or None: a user's table has none
     if labels is not None:  # e.g. the synthetic palettes' hue family
@@ -171,7 +183,7 @@ def _palette_embeddings(
             recipe=recipe,
             query=query,
             reference=reference,
-            **ids,
+            **items,
             query_labels=query_labels,
             reference_labels=labels[split.train_index],
             label_name=source.label_name,
@@ -185,7 +197,7 @@ def _palette_embeddings(
         recipe=recipe,
         query=query,
         reference=reference,
-        **ids,
+        **items,
         query_labels=None,
         reference_labels=None,
         label_name="",

@@ -1,13 +1,18 @@
 import json
+import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from embedforge.build import build_data
 from embedforge.cli import main
-from embedforge.evaluate.evaluate_run import evaluate_run
+from embedforge.evaluate.emd import LabPalettes, emd_to_collection
+from embedforge.evaluate.emd_agreement import emd_spearman, recall_at_k_of_emd_neighbours
+from embedforge.evaluate.evaluate_run import evaluate_run, summary_line
 from embedforge.metrics.retrieval import ALL_METRIC_NAMES
 from embedforge.recipe import load_recipe, parse_recipe
+from embedforge.run_items import load_run_embeddings
 from embedforge.train.trainer import train
 
 
@@ -76,8 +81,32 @@ def test_evaluate_a_palette_run_on_a_users_table_by_views_only(
         "k",
         "view_matching",
         "collapse",
+        "emd",
     }
     assert metrics["data"] == "as trained"
+    assert (metrics["emd"]["queries"], metrics["emd"]["reference"]) == (8, 32)
+
+
+def test_a_palette_run_is_measured_against_exact_emd(run_dir: Path) -> None:
+    """20 held-out palettes against 130 training ones: under the caps, so all of them."""
+    emd = evaluate_run(run_dir)["emd"]
+    assert (emd["k"], emd["queries"], emd["reference"], emd["pairs"]) == (10, 20, 130, 2600)
+    run = load_run_embeddings(run_dir)
+    exact = emd_to_collection(
+        LabPalettes.from_sets(run.query_sets, run.feature_names),
+        LabPalettes.from_sets(run.reference_sets, run.feature_names),
+    )
+    assert emd["recall_at_k"] == recall_at_k_of_emd_neighbours(run.query, run.reference, exact)
+    assert emd["spearman"] == emd_spearman(run.query, run.reference, exact)
+    assert f"EMD recall@10 {emd['recall_at_k']:.4f}" in summary_line(evaluate_run(run_dir))
+
+
+def test_without_pot_a_palette_run_notes_the_extra(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ot", None)
+    note = evaluate_run(run_dir)["emd"]["note"]
+    assert note.endswith("which is not installed: pip install embedforge[emd]")
 
 
 def test_evaluate_calibrates_the_open_set_threshold_when_new_individuals_are_held_out(

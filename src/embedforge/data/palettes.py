@@ -89,7 +89,7 @@ _SRGB_TO_XYZ = np.array(
     ]
 )
 _D65_WHITE = _SRGB_TO_XYZ.sum(axis=1)
-_LAB_SCALE = np.array([100.0, 128.0, 128.0])  # L in [0, 100], a and b within about +-128
+LAB_SCALE = np.array([100.0, 128.0, 128.0])  # L in [0, 100], a and b within about +-128
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ def read_palettes(
             rgb = table.hex_colours("hex")
         rgb = rgb / 255.0
         if colour_space == "lab":
-            values, names = srgb_to_lab(rgb) / _LAB_SCALE, ("lab_l", "lab_a", "lab_b")
+            values, names = srgb_to_lab(rgb) / LAB_SCALE, ("lab_l", "lab_a", "lab_b")
         else:
             values, names = rgb, ("r", "g", "b")
 

@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--out", required=True, help="output file: .parquet or .csv")
     embed.add_argument(
         "--chunk-rows", type=int, default=None, metavar="N",
-        help="palette table rows read at a time; memory follows it (default 524288)",
+        help="palette table rows read at a time; memory follows it (default 131072)",
     )  # fmt: skip
     embed.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="(default auto)")
     _add_overwrite(embed, "the --out file")

@@ -38,6 +38,7 @@ from embedforge.devices import DeviceChoice, resolve_device
 from embedforge.errors import UserError
 from embedforge.files.run_folder import load_best, load_run_recipe, save_best_model
 from embedforge.files.table_writer import write_table_pieces
+from embedforge.heap import trim_heap
 from embedforge.image_run import ImageRun
 from embedforge.inference import embed_sets
 from embedforge.progress import progress_bar
@@ -128,6 +129,7 @@ class PaletteRun:
                         palettes.ids, embed_sets(model, palettes.sets, device, batch=batch_size)
                     )
                     bar.update(palettes.num_rows)
+                    trim_heap()  # resident memory stays that of a chunk (see embedforge.heap)
 
         return frames()
 

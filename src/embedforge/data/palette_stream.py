@@ -32,8 +32,9 @@ from embedforge.data.seen_ids import SeenIds
 from embedforge.errors import UserError
 
 DEFAULT_CHUNK_ROWS = 1 << 17
-"""Rows read at a time: about 16,000 palettes of 8 colours. With 2**19 rows a chunk, embedding
-1,000,000 palettes peaked at 1,180 MiB resident; reading alone at this size peaks near 430."""
+"""Rows read at a time: about 16,000 palettes of 8 colours. Embedding 1,000,000 palettes with
+the default encoder, 2**19 rows a chunk took 35 s instead of 39 (fewer chunks, each padded to
+its own largest sets) but peaked at 1,088 MiB resident instead of 839."""
 
 
 def part_files(source: Path) -> list[Path]:

@@ -68,8 +68,9 @@ def _not_decompressed(label: str, suffix: str, error: BaseException) -> UserErro
     )
 
 
-def _open_binary(path: Path, label: str) -> IO[bytes]:
-    """The file's bytes as a stream, decompressed as its suffix says."""
+def _open_binary(path: Path, label: str) -> tuple[IO[bytes], IO[bytes]]:
+    """The file's bytes as a stream, decompressed as its suffix says, and the file itself
+    (a decompressor does not close the file it was given)."""
     try:
         raw = path.open("rb")
     except FileNotFoundError:
@@ -81,9 +82,9 @@ def _open_binary(path: Path, label: str) -> IO[bytes]:
     suffix = path.suffix.lower()
     opener = _OPENERS.get(suffix)
     if opener is None:
-        return raw
+        return raw, raw
     try:
-        return opener(raw)
+        return opener(raw), raw
     except _DECOMPRESS_ERRORS as error:
         raw.close()
         raise _not_decompressed(label, suffix, error) from None
@@ -95,7 +96,7 @@ class _Utf8Reader(io.RawIOBase):
 
     def __init__(self, path: Path, label: str) -> None:
         super().__init__()
-        self._raw = _open_binary(path, label)
+        self._raw, self._file = _open_binary(path, label)
         self._label, self._suffix = label, path.suffix.lower()
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._newlines = 0  # in the bytes read so far
@@ -107,6 +108,7 @@ class _Utf8Reader(io.RawIOBase):
 
     def close(self) -> None:
         self._raw.close()
+        self._file.close()
         super().close()
 
     def _read(self, size: int) -> bytes:

@@ -29,8 +29,8 @@ def test_parquet_and_csv_have_one_row_per_object_and_the_same_vectors(
     parquet, csv = pd.read_parquet(tmp_path / "e.parquet"), pd.read_csv(tmp_path / "e.csv")
     expected = ["object_id", *(f"emb_{i}" for i in range(8))]
     assert list(parquet.columns) == expected == list(csv.columns)
-    ids = pd.read_csv(palette_csv)["object_id"]
-    assert parquet["object_id"].tolist() == sorted(ids.unique()) == csv["object_id"].tolist()
+    ids = pd.read_csv(palette_csv)["object_id"]  # objects in the order they first appear
+    assert parquet["object_id"].tolist() == ids.unique().tolist() == csv["object_id"].tolist()
     assert parquet["emb_0"].dtype == np.float32
     np.testing.assert_allclose(parquet.iloc[:, 1:], csv.iloc[:, 1:], rtol=1e-6, atol=1e-7)
 
@@ -42,9 +42,10 @@ def test_shuffled_rows_give_the_same_vectors_end_to_end(
     pd.read_csv(palette_csv).sample(frac=1.0, random_state=1).to_csv(shuffled, index=False)
     assert embed(run_dir, palette_csv, tmp_path / "a.parquet") == 0
     assert embed(run_dir, shuffled, tmp_path / "b.parquet") == 0
-    a, b = pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet")
-    assert a["object_id"].equals(b["object_id"])
-    np.testing.assert_allclose(a.iloc[:, 1:], b.iloc[:, 1:], atol=1e-5, rtol=0)
+    a = pd.read_parquet(tmp_path / "a.parquet").set_index("object_id").sort_index()
+    b = pd.read_parquet(tmp_path / "b.parquet").set_index("object_id").sort_index()
+    assert a.index.equals(b.index)  # the same objects, each in the order it first appears
+    np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("encoder", list(ENCODERS))
@@ -185,3 +186,69 @@ def test_the_console_script_prints_no_traceback(run_dir: Path, tmp_path: Path) -
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "column 'color_r': expected a number, got 'x'" in done.stderr
     assert not (tmp_path / "o.csv").exists()
+
+
+def grouped_csv(path: Path, n: int = 30) -> Path:
+    """A palette.csv whose objects' rows are together (as the competition files are)."""
+    synthetic_palettes(n, seed=4).rows.sort_values("object_id").to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("chunk_rows", ["1", "5", "1000"])
+def test_the_stream_gives_the_in_memory_embeddings_by_id(
+    run_dir: Path, tmp_path: Path, chunk_rows: str
+) -> None:
+    table = grouped_csv(tmp_path / "palette.csv")
+    out = tmp_path / "e.parquet"
+    argv = ["embed", str(run_dir), str(table), "--out", str(out), "--chunk-rows", chunk_rows]
+    assert main([*argv, "--device", "cpu"]) == 0
+    streamed = pd.read_parquet(out)
+    expected = PaletteRun.load(run_dir).embed(table, progress=False)
+    assert streamed["object_id"].tolist() == pd.read_csv(table)["object_id"].unique().tolist()
+    streamed = streamed.set_index("object_id").loc[expected.index]
+    np.testing.assert_allclose(streamed.to_numpy(), expected.to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_folder_of_parquet_parts_embeds_as_one_table(run_dir: Path, tmp_path: Path) -> None:
+    rows = synthetic_palettes(30, seed=4).rows.sort_values("object_id")
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    ids = rows["object_id"].unique()
+    for k, part in enumerate(np.array_split(ids, 3)):
+        rows[rows["object_id"].isin(part)].to_parquet(parts / f"part-{k}.parquet", index=False)
+    assert embed(run_dir, parts, tmp_path / "e.csv") == 0
+    streamed = pd.read_csv(tmp_path / "e.csv").set_index("object_id")
+    expected = PaletteRun.load(run_dir).embed(rows, progress=False)
+    assert streamed.index.tolist() == ids.tolist()
+    np.testing.assert_allclose(streamed.loc[expected.index], expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "lines,message",
+    [
+        (
+            ["1,1,2,3,a", "1,1,2,3,b", "1,1,2,3,c", "1,1,2,3,a"],
+            "line 5, column 'object_id': object 'a' appears again after other objects' rows",
+        ),
+        (
+            ["1,1,2,3,a", "1,1,2,3,b", "1,1,2,3,c", "1,1,2,x,d"],
+            "line 5, column 'color_b': expected a number, got 'x'",
+        ),
+    ],
+    ids=["rows-apart", "bad-cell"],
+)
+def test_a_refusal_in_a_later_chunk_writes_nothing(
+    run_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    lines: list[str],
+    message: str,
+) -> None:
+    data = write(tmp_path / "bad.csv", "ratio,color_r,color_g,color_b,object_id\n")
+    data.write_text(data.read_text() + "\n".join(lines) + "\n")
+    out = tmp_path / "out.parquet"
+    argv = ["embed", str(run_dir), str(data), "--out", str(out), "--chunk-rows", "1"]
+    assert main([*argv, "--device", "cpu"]) == 2
+    error = capsys.readouterr().err
+    assert f"{data}, {message}" in error and len(error.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == [data]

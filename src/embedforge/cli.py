@@ -39,6 +39,7 @@ def _run_embed(args: argparse.Namespace) -> None:
         backend=args.backend,
         overwrite=args.overwrite,
         allow_changed_data=args.allow_changed_data,
+        chunk_rows=args.chunk_rows,
     )
 
 
@@ -200,10 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
         "embed",
         help="embed a palette table, or a run's own items, with a trained run",
         description="Embed every object of a palette table (palette.csv or color.csv layout, "
-        "or the generic columns the run was trained with) with the run's best weights: "
-        "object_id, emb_0 ... emb_{d-1}, one row per object, deterministic and independent of "
-        "row order. Without DATA, embed the run's own training and held-out items: id, split, "
-        "label, emb_0 ... Parquet or CSV by the extension of --out.",
+        "or the generic columns the run was trained with; a CSV or Parquet file, or a folder of "
+        "part files) with the run's best weights: object_id, emb_0 ... emb_{d-1}, one row per "
+        "object, in the order objects first appear. The table is streamed in chunks, so each "
+        "object's rows must come together (e.g. sorted by id) unless a file fits in one chunk. "
+        "Without DATA, embed the run's own training and held-out items: id, split, label, "
+        "emb_0 ... Parquet or CSV by the extension of --out.",
     )
     embed.add_argument("run_dir", help="run folder (recipe.yaml + checkpoints/best.safetensors)")
     embed.add_argument(
@@ -211,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
         "training and held-out items (image runs)",
     )  # fmt: skip
     embed.add_argument("--out", required=True, help="output file: .parquet or .csv")
+    embed.add_argument(
+        "--chunk-rows", type=int, default=None, metavar="N",
+        help="palette table rows read at a time; memory follows it (default 131072)",
+    )  # fmt: skip
     embed.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="(default auto)")
     embed.add_argument(
         "--backend", choices=("torch", "onnx"), default="torch",

@@ -4,32 +4,47 @@ A run folder holds ``recipe.yaml`` and ``checkpoints/best.safetensors``; the mod
 rebuilt from the recipe and its weights read with
 :func:`~embedforge.files.state.load_state` (safetensors: nothing is unpickled). The
 table is read with the recipe's own settings (colour space, columns), so it is encoded the
-way the model was trained. Embedding is deterministic: eval mode, no random view, objects
-sorted by id, and set encoders that ignore row order, so shuffling the table's rows gives
-the same vectors (up to float rounding). The output is written atomically (a temporary
-file renamed over the target), so a failure leaves no file behind.
+way the model was trained. Embedding is deterministic: eval mode, no random view, and set
+encoders that ignore row order, so shuffling an object's rows gives the same vector (up to
+float rounding). The output is written atomically (a temporary file renamed over the
+target), so a failure leaves no file behind.
+
+Two paths, one encoding: :meth:`PaletteRun.embed` reads a whole table (a DataFrame too)
+and returns its objects sorted by id; ``embedforge embed`` streams a palette table
+(:func:`embed_palette_stream`): chunks read by a background thread while the model embeds
+the previous one, each written as it is done, so memory follows the chunk size and the
+output lists objects in the order they first appear in the table (which must hold each
+object's rows together; see :mod:`embedforge.data.palette_stream`).
 """
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from itertools import chain
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from embedforge.build import build_palettes, build_set_encoder
+from embedforge.data.palette_source import palette_spec
+from embedforge.data.palette_stream import DEFAULT_CHUNK_ROWS, stream_palettes
 from embedforge.data.palettes import PALETTE_COLUMNS
+from embedforge.data.prefetch import prefetch
 from embedforge.data.source import SetDataConfig
 from embedforge.devices import DeviceChoice, resolve_device
 from embedforge.errors import UserError
-from embedforge.files.atomic import atomic_write
 from embedforge.files.output_file import check_output_file
 from embedforge.files.run_folder import load_best, load_run_recipe, save_best_model
+from embedforge.files.table_writer import write_table_pieces
+from embedforge.heap import trim_heap
 from embedforge.image_run import ImageRun
 from embedforge.inference import embed_sets
 from embedforge.onnx_encoder import load_run_onnx
+from embedforge.progress import progress_bar
 from embedforge.recipe import Recipe
 from embedforge.run_items import RunEmbeddings, load_run_embeddings
 
@@ -86,14 +101,49 @@ class PaletteRun:
         progress: bool = True,
     ) -> pd.DataFrame:
         """One row per object (index: the id column, sorted), columns ``emb_0 … emb_{d-1}``."""
-        data = self.recipe.data
-        palettes = build_palettes(data, source)
+        palettes = build_palettes(self.recipe.data, source)
         device = torch.device(device)
         vectors = embed_sets(
             self.model.to(device), palettes.sets, device, batch=batch_size, progress=progress
         )
+        return self._frame(palettes.ids, vectors)
+
+    def embed_stream(
+        self,
+        source: str | os.PathLike[str],
+        *,
+        device: str | torch.device = "cpu",
+        batch_size: int = 1024,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        progress: bool = True,
+    ) -> Iterator[pd.DataFrame]:
+        """The embeddings of a palette file or folder of part files, a chunk at a time:
+        frames as :meth:`embed` returns, objects in the order they first appear.
+
+        The first chunk is read and checked here, before the first frame is asked for, so a
+        bad header or first row fails before any output exists. Later chunks are read and
+        packed by a background thread while the model embeds the one before.
+        """
+        chunks = stream_palettes(source, palette_spec(self.recipe.data), chunk_rows=chunk_rows)
+        first = next(chunks)
+        device = torch.device(device)
+        model = self.model.to(device)
+
+        def frames() -> Iterator[pd.DataFrame]:
+            bar = progress_bar(None, show=progress, desc="embedding", unit=" rows", unit_scale=True)
+            with bar:
+                for palettes in chain([first], prefetch(chunks)):
+                    yield self._frame(
+                        palettes.ids, embed_sets(model, palettes.sets, device, batch=batch_size)
+                    )
+                    bar.update(palettes.num_rows)
+                    trim_heap()  # resident memory stays that of a chunk (see embedforge.heap)
+
+        return frames()
+
+    def _frame(self, ids: np.ndarray, vectors: torch.Tensor) -> pd.DataFrame:
         columns = [f"emb_{i}" for i in range(vectors.shape[1])]
-        index = pd.Index(palettes.ids, name=data.id_column or PALETTE_COLUMNS[-1])
+        index = pd.Index(ids, name=self.recipe.data.id_column or PALETTE_COLUMNS[-1])
         return pd.DataFrame(vectors.numpy(), index=index, columns=columns)
 
 
@@ -118,11 +168,7 @@ def write_embeddings(
 ) -> None:
     """Write ``frame`` with its index as the first column, as Parquet or CSV by extension."""
     out = check_output_path(out, overwrite=overwrite)
-    table = frame.reset_index()
-    if out.suffix.lower() == ".parquet":
-        atomic_write(out, lambda tmp: table.to_parquet(tmp, index=False, engine="pyarrow"))
-    else:
-        atomic_write(out, lambda tmp: table.to_csv(tmp, index=False))
+    write_table_pieces(out, [frame.reset_index()])
 
 
 def own_items_frame(run: RunEmbeddings) -> pd.DataFrame:
@@ -150,18 +196,22 @@ def embed_file(
     progress: bool = True,
     overwrite: bool = False,
     allow_changed_data: bool = False,
-) -> pd.DataFrame:
-    """The ``embedforge embed`` command: load the run, embed ``data``, write ``out``.
+    chunk_rows: int | None = None,
+) -> int:
+    """The ``embedforge embed`` command: load the run, embed ``data``, write ``out``; the
+    number of items written.
 
-    ``data``: a palette table for a palette run; a folder of images or an ``image`` CSV for
-    a run trained on an image folder. Without ``data``, the run's own items (its training
-    and held-out split) are embedded: the way to export a digits or dSprites run.
+    ``data``: a palette table (a file or a folder of part files) for a palette run, streamed
+    ``chunk_rows`` rows at a time (:meth:`PaletteRun.embed_stream`; None: the default); a
+    folder of images or an ``image`` CSV for a run trained on an image folder. Without
+    ``data``, the run's own items (its training and held-out split) are embedded: the way to
+    export a digits or dSprites run.
 
     ``backend="onnx"`` runs the run's exported ``model.onnx`` (``embedforge export``) with
     onnxruntime on the CPU instead of the PyTorch model, on the same batches: the same
     embeddings within 1e-5, and how to check an exported model before deploying it.
     """
-    check_output_path(out, overwrite=overwrite)
+    out = check_output_path(out, overwrite=overwrite)
     if backend == "onnx" and data is None:
         raise UserError(
             "--backend onnx embeds DATA (a palette table or image files); a run's own items "
@@ -169,16 +219,29 @@ def embed_file(
         )
     if backend == "onnx" and device == "cuda":
         raise UserError("--backend onnx runs on the CPU (onnxruntime's CPU provider): --device cpu")
+    frames: Iterable[pd.DataFrame]
     if data is None:
-        frame = own_items_frame(load_run_embeddings(run_dir, allow_changed_data=allow_changed_data))
+        own = load_run_embeddings(run_dir, allow_changed_data=allow_changed_data)
+        frames = [own_items_frame(own)]
     else:
         run = load_run(run_dir)
         if backend == "onnx":
             run, device = replace(run, model=load_run_onnx(run_dir)), torch.device("cpu")
         else:
             device = resolve_device(device, "--device")
-        frame = run.embed(data, device=device, progress=progress)
-    write_embeddings(frame, out, overwrite=overwrite)
-    width = sum(column.startswith("emb_") for column in frame.columns)
-    print(f"embedded {len(frame)} items into {width} dimensions: {out}")
-    return frame
+        if isinstance(run, PaletteRun):
+            chunk_rows = chunk_rows or DEFAULT_CHUNK_ROWS
+            frames = run.embed_stream(data, device=device, chunk_rows=chunk_rows, progress=progress)
+        else:
+            frames = [run.embed(data, device=device, progress=progress)]
+    width = 0
+
+    def pieces() -> Iterator[pd.DataFrame]:
+        nonlocal width
+        for frame in frames:
+            width = sum(str(column).startswith("emb_") for column in frame.columns)
+            yield frame.reset_index()
+
+    count = write_table_pieces(out, pieces())
+    print(f"embedded {count} items into {width} dimensions: {out}")
+    return count

@@ -14,7 +14,7 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from embedforge.data.palettes import Palettes, read_palettes
+from embedforge.data.palettes import Palettes, PaletteSpec, load_table
 from embedforge.data.source import SetDataConfig, SetSource
 from embedforge.data.synthetic_palettes import HUE_FAMILIES, synthetic_palettes
 from embedforge.registry import DATA_SOURCES
@@ -46,8 +46,13 @@ def read(config: PalettesConfig, table: "str | pd.DataFrame | None" = None) -> P
         table = config.path
     if table is None:
         table = synthetic_palettes(config.size, config.seed).rows
-    return read_palettes(
-        table,
+    spec = palette_spec(config)
+    return spec.read(load_table(table, spec.text_id_column), sort_ids=True)
+
+
+def palette_spec(config: PalettesConfig) -> PaletteSpec:
+    """How the config says a table is read: what a stream of it needs too."""
+    return PaletteSpec(
         id_column=config.id_column,
         weight_column=config.weight_column,
         feature_columns=config.feature_columns,

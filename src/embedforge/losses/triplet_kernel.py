@@ -96,10 +96,11 @@ def sort_rows(matrix: Tensor) -> Tensor:
 
 class PackedPositives(NamedTuple):
     """Each anchor's positives packed into the first slots of a (B, K) block, K the most any
-    anchor has: ``values`` (-inf in unused slots) and, per positive pair, its ``row``, ``slot``
-    and ``column`` in the matrix (each (P,))."""
+    anchor has: ``values`` (-inf in unused slots), ``per_row`` (B,) how many each anchor has
+    and, per positive pair, its ``row``, ``slot`` and ``column`` in the matrix (each (P,))."""
 
     values: Tensor
+    per_row: Tensor
     row: Tensor
     slot: Tensor
     column: Tensor
@@ -113,20 +114,21 @@ def pack_positives(e: Tensor, positive_mask: Tensor) -> PackedPositives:
     slot = torch.arange(len(row), device=e.device) - (per_row.cumsum(0) - per_row)[row]
     values = e.new_full((e.shape[0], k), -torch.inf)  # (B, K)
     values[row, slot] = e[row, column]
-    return PackedPositives(values, row, slot, column)
+    return PackedPositives(values, per_row, row, slot, column)
 
 
-def violations_per_cell(e: Tensor, lower: Tensor, upper: Tensor) -> Tensor:
+def violations_per_cell(e: Tensor, lower: Tensor | None, upper: Tensor) -> Tensor:
     """(B, M) how many of each anchor's K (lower, upper) intervals hold the cell strictly:
-    ``lower < e < upper``. Unused slots are (-inf, -inf) and hold nothing; so does an inf cell."""
+    ``lower < e < upper`` (``lower=None``: no lower bound). Unused slots are (-inf, -inf) and
+    hold nothing; so does an inf cell."""
     k = upper.shape[1]
-    bounded_below = bool(lower.isfinite().any())
     if k > DENSE_COUNT_POSITIVES:
         below_upper = torch.searchsorted(upper.sort(dim=1).values, e, right=True)  # upper <= e
-        above_lower = torch.searchsorted(lower.sort(dim=1).values, e) if bounded_below else k
+        above_lower = k if lower is None else torch.searchsorted(lower.sort(dim=1).values, e)
         return (above_lower - below_upper).clamp_min_(0)  # lower < e, minus upper <= e
     on_cpu = e.device.type == "cpu"  # numpy's broadcast comparisons: 2x torch's, measured
-    cells, lows, ups = (x.numpy() for x in (e, lower, upper)) if on_cpu else (e, lower, upper)
+    cells, ups = (e.numpy(), upper.numpy()) if on_cpu else (e, upper)
+    lows = lower.numpy() if on_cpu and lower is not None else lower
     count = (
         np.zeros(e.shape, np.uint8)
         if on_cpu
@@ -134,7 +136,7 @@ def violations_per_cell(e: Tensor, lower: Tensor, upper: Tensor) -> Tensor:
     )  # (B, M)
     for slot in range(k):
         inside = cells < ups[:, slot : slot + 1]  # (B, M)
-        if bounded_below:
+        if lows is not None:
             inside &= cells > lows[:, slot : slot + 1]
         count += inside
     return torch.from_numpy(count) if on_cpu else count
@@ -152,7 +154,7 @@ class _SortedTripletHinge(SavedGradientFunction):
     """Mean hinge over violating triplets ("all" or "semihard"), by sorting instead of walking.
 
     Per anchor-positive pair, the violating negatives are those with
-    ``lower < E[a, n] < E[a, p] + margin`` where ``lower`` is -inf for "all" and
+    ``lower < E[a, n] < E[a, p] + margin`` where ``lower`` is none for "all" and
     ``E[a, p]`` for "semihard"; they form one contiguous run of the anchor's
     sorted negatives, so their count and summed distance are differences of
     ``searchsorted`` positions (B·K queries) and of a prefix sum. The gradient of a negative
@@ -183,10 +185,9 @@ class _SortedTripletHinge(SavedGradientFunction):
             considered = (torch.searchsorted(negatives, upper, right=True) - low) * is_positive
             lower = positives
         else:
-            low, lower = torch.zeros_like(high), torch.full_like(positives, -torch.inf)
-            per_row = torch.bincount(packed.row, minlength=len(e))  # (B,) positives
+            low, lower = torch.zeros_like(high), None
             finite = torch.searchsorted(negatives, negatives.new_full((len(e), 1), torch.inf))
-            considered = per_row * finite.squeeze(1)  # (B,) positives x negatives
+            considered = packed.per_row * finite.squeeze(1)  # (B,) positives x negatives
         violating = (high - low).clamp_min_(0) * is_positive  # (B, K) per pair
         prefix = negatives.cumsum_(dim=1)  # (B, M), finite up to each row's negatives
         summed = _prefix_at(prefix, high) - _prefix_at(prefix, low)  # (B, K) their E[a, n]

@@ -2,7 +2,7 @@
 
 The perceptual truth for two weighted palettes is the Earth Mover's Distance between their
 colours in CIELAB, each colour weighted by its ratio (Rubner, Tomasi & Guibas, IJCV 2000;
-:mod:`embedforge.evaluate.emd`). This benchmark measures, on two collections, how well
+:mod:`embedforge.metrics.emd`). This benchmark measures, on two collections, how well
 cheaper representations find the same neighbours:
 
 * **pypalettes** (``pip install embedforge[bench]``; GPL, so it is installed, never copied
@@ -18,7 +18,7 @@ exact EMD to every palette of the collection is the reference (POT's ``ot.emd2``
 it: the default ``PaletteEmbedder`` (self-supervised, fitted on the training palettes only),
 ratio-weighted colour statistics (mean and standard deviation of L*, a*, b*) and a weighted
 CIELAB histogram (5 × 6 × 6 bins), each searched by Euclidean distance. Scored
-(:mod:`embedforge.evaluate.emd_agreement`): recall@10 of the exact-EMD neighbours, Spearman's
+(:mod:`embedforge.metrics.emd_agreement`): recall@10 of the exact-EMD neighbours, Spearman's
 rho on sampled (query, palette) pairs, and query time per palette over the collection.
 Writes benchmarks/results/palette_search.md.
 
@@ -43,8 +43,8 @@ from torch import Tensor
 from embedforge import PaletteEmbedder
 from embedforge.data.palettes import DEFAULT_MAX_ROWS, read_palettes
 from embedforge.data.synthetic_palettes import synthetic_palettes
-from embedforge.evaluate.emd import LabPalettes, emd_to_collection
-from embedforge.evaluate.emd_agreement import (
+from embedforge.metrics.emd import LabPalettes, emd_to_collection
+from embedforge.metrics.emd_agreement import (
     DEFAULT_PAIRS,
     emd_spearman,
     recall_at_k_of_emd_neighbours,
@@ -114,17 +114,6 @@ class Collection:
 
 
 # ---------------------------------------------------------------------------- baselines
-
-
-def weighted_statistics(palettes: LabPalettes) -> np.ndarray:
-    """``(n, 6)``: each palette's ratio-weighted mean and standard deviation of L*, a*, b*."""
-    owner = np.repeat(np.arange(len(palettes)), np.diff(palettes.starts))  # (rows,)
-    weights = palettes.weights[:, None]  # (rows, 1), each palette's summing to 1
-    mean = np.zeros((len(palettes), 3))
-    np.add.at(mean, owner, weights * palettes.colours)
-    variance = np.zeros((len(palettes), 3))
-    np.add.at(variance, owner, weights * (palettes.colours - mean[owner]) ** 2)
-    return np.hstack([mean, np.sqrt(variance)])
 
 
 def weighted_histogram(palettes: LabPalettes) -> np.ndarray:
@@ -227,7 +216,7 @@ def measure(collection: Collection, *, queries: int, epochs: int | None, seed: i
     print(f"  PaletteEmbedder fit {fit_seconds:.1f} s", flush=True)
     searched = {
         EMBEDDER: search_embedder(embedder, query_rows, collection.train_rows),
-        STATISTICS: search_features(weighted_statistics, query_lab, collection_lab),
+        STATISTICS: search_features(LabPalettes.statistics, query_lab, collection_lab),
         HISTOGRAM: search_features(weighted_histogram, query_lab, collection_lab),
     }
     scores = {

@@ -343,3 +343,24 @@ def test_a_method_trains_saves_and_loads_back_as_the_same_estimator(
     pd.testing.assert_frame_equal(loaded.transform(rows), model.transform(rows))
     with pytest.raises(UserError, match="method 'byl' is not a registered method"):
         PaletteEmbedder(**SMALL, method="byl").fit(rows)
+
+
+def test_the_emd_objective_trains_saves_and_loads_back(rows: pd.DataFrame, tmp_path: Path) -> None:
+    """``objective="emd"`` trains EMD distillation, keeps the epoch with the best EMD recall,
+    and ``load`` gives the objective back without a warning."""
+    pytest.importorskip("ot")
+    model = PaletteEmbedder(**SMALL, encoder="deep_sets", objective="emd").fit(rows)
+    recipe = model.run_.recipe
+    assert recipe.loss.name == "emd_distillation" and recipe.projection is None
+    assert recipe.train.best_metric == "emd_recall_at_10"
+    assert all("emd_recall_at_10" in epoch for epoch in model.history_)
+    saved = model.save(tmp_path / "emd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = PaletteEmbedder.load(saved)
+    assert loaded.get_params()["objective"] == "emd"
+    pd.testing.assert_frame_equal(loaded.transform(rows), model.transform(rows))
+    with pytest.raises(UserError, match="objective 'emd' trains its own loss"):
+        PaletteEmbedder(**SMALL, objective="emd", method="byol").fit(rows)
+    with pytest.raises(UserError, match="objective 'emdd' is not one of"):
+        PaletteEmbedder(**SMALL, objective="emdd").fit(rows)

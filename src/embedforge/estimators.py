@@ -86,6 +86,13 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
             ``simsiam``, ``moco``, ``barlow_twins``, ``vicreg``, ``dino``, ``simclr``) at its
             registered defaults, in place of the NT-Xent loss; ``temperature`` and
             ``projection`` then do not apply (the method holds its own loss and heads).
+        objective: ``"self_supervised"`` (the default: features for models and probes) or
+            ``"emd"``: embedding distances trained to approximate the exact Earth Mover's
+            Distance between palettes in CIELAB (the ``emd_distillation`` loss; pairs of
+            views with their exact EMD as targets; the best epoch is the one whose held-out
+            palettes find their EMD neighbours best), for search by example that agrees
+            with the eye. Needs POT (``embedforge[emd]``) and palettes of colours; not with
+            ``method``; ``temperature`` and ``projection`` do not apply.
         random_state: the seed of everything random in training (the recipe's
             ``train.seed`` and ``data.seed``: initial weights, batches, views, the held-out
             subset). An int is used as it is. ``None`` (or a ``numpy.random.RandomState``)
@@ -158,6 +165,7 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
         *,
         encoder: str = "set_transformer",
         method: str | None = None,
+        objective: Literal["self_supervised", "emd"] = "self_supervised",
         dim: int = 64,
         epochs: int = 10,
         batch_size: int = 512,
@@ -176,6 +184,7 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
     ) -> None:
         self.encoder = encoder
         self.method = method
+        self.objective = objective
         self.dim = dim
         self.epochs = epochs
         self.batch_size = batch_size
@@ -227,7 +236,8 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
             print(
                 f"PaletteEmbedder: {self.encoder} on {self.n_objects_:,} objects, "
                 f"{result.epochs_run} epochs in {self.fit_seconds_:.0f} s; final loss "
-                f"{last['loss']:.4f}, best view_precision_at_1 {result.best_value:.4f} "
+                f"{last['loss']:.4f}, best {self.run_.recipe.train.best_metric} "
+                f"{result.best_value:.4f} "
                 f"(epoch {result.best_epoch})"
             )
         return self
@@ -300,6 +310,7 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
         estimator = cls(
             encoder=recipe.encoder.name,
             method=recipe.method.name if recipe.method is not None else None,
+            objective="emd" if recipe.loss.name == "emd_distillation" else "self_supervised",
             dim=recipe.encoder.dim,
             epochs=recipe.train.epochs,
             batch_size=recipe.train.batch_size,
@@ -355,7 +366,19 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
                 f"PaletteEmbedder: method {self.method!r} is not a registered method; expected "
                 f"one of {', '.join(METHODS.names())} (or None: NT-Xent)"
             )
-        if self.method is None:
+        if self.objective not in ("self_supervised", "emd"):
+            raise UserError(
+                f"PaletteEmbedder: objective {self.objective!r} is not one of "
+                "'self_supervised', 'emd'"
+            )
+        if self.objective == "emd" and self.method is not None:
+            raise UserError(
+                f"PaletteEmbedder: objective 'emd' trains its own loss; it cannot be combined "
+                f"with method {self.method!r} (set method=None)"
+            )
+        if self.objective == "emd":
+            objective = {"loss": {"name": "emd_distillation"}, "projection": None}
+        elif self.method is None:
             objective = {
                 "loss": {"name": "ntxent", "temperature": self.temperature},
                 "projection": (

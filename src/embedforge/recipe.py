@@ -126,10 +126,15 @@ class TrainSection(Section):
         "early stop are always saved)",
     )
     best_metric: Literal[
-        "precision_at_1", "r_precision", "mean_average_precision_at_r", "view_precision_at_1"
+        "precision_at_1",
+        "r_precision",
+        "mean_average_precision_at_r",
+        "view_precision_at_1",
+        "emd_recall_at_10",
     ] = Field(
         "mean_average_precision_at_r",
-        description="palettes: view_precision_at_1 (the default there)",
+        description="palettes: view_precision_at_1 (the default there), or emd_recall_at_10 "
+        "(the default with loss emd_distillation)",
     )
     device: DeviceChoice = "auto"
 
@@ -141,6 +146,15 @@ _IMAGE_DEFAULTS: dict[str, Any] = {
     "views": None,
 }
 _IMAGE_METRICS = ("precision_at_1", "r_precision", "mean_average_precision_at_r")
+_PALETTE_METRICS = ("view_precision_at_1", "emd_recall_at_10")
+_PALETTE_CALLS = ("two_views", "anchor_positive_negative", "palette_pairs")
+
+
+def _palette_metric(loss: Any) -> str:
+    """A palette recipe's default ``train.best_metric``: agreement with EMD for a loss that
+    learns it, else view matching."""
+    name = loss.get("name") if isinstance(loss, dict) else None
+    return "emd_recall_at_10" if name == "emd_distillation" else "view_precision_at_1"
 
 
 class Recipe(Section):
@@ -149,9 +163,11 @@ class Recipe(Section):
     Images: ``small_cnn`` + ``embedder``, ``triplet_margin``, image ``views``, and no
     ``projection`` head (the loss then sees the embedding itself).
     Palettes (``data.source: palettes``): a set encoder (default ``set_transformer``) whose
-    output is the embedding, ``ntxent`` (or ``cosine_triplet``), ``set_views`` (default: the
+    output is the embedding, ``ntxent`` (or ``cosine_triplet``, or ``emd_distillation``:
+    distances that approximate exact EMD), ``set_views`` (default: the
     :class:`~embedforge.views.set_views.SetViews` defaults), ``best_metric:
-    view_precision_at_1``, and a ``projection`` head when one is given (with ``ntxent``);
+    view_precision_at_1`` (``emd_recall_at_10`` with ``emd_distillation``), and a
+    ``projection`` head when one is given (with ``ntxent``);
     the image-only sections (embedder, sampler, views) are refused.
     """
 
@@ -202,7 +218,7 @@ class Recipe(Section):
             elif isinstance(section, dict):
                 raw[key] = {**default, **section}
         if isinstance(raw["train"], dict):
-            raw["train"] = {"best_metric": "view_precision_at_1", **raw["train"]}
+            raw["train"] = {"best_metric": _palette_metric(raw.get("loss")), **raw["train"]}
         return raw
 
     @model_validator(mode="after")
@@ -219,8 +235,8 @@ class Recipe(Section):
                 problems.append(
                     f"encoder.name must be a set encoder for palettes: {SET_ENCODERS.names()}"
                 )
-            if not calls & {"two_views", "anchor_positive_negative", "momentum_views"}:
-                fitting = _losses_calling("two_views", "anchor_positive_negative")
+            if not calls & {*_PALETTE_CALLS, "momentum_views"}:
+                fitting = _losses_calling(*_PALETTE_CALLS)
                 problems.append(
                     f"loss.name {self.loss.name!r} cannot train palettes; expected a loss of two "
                     f"views or (anchor, positive, negative): {fitting}"
@@ -230,8 +246,12 @@ class Recipe(Section):
                     f"section 'projection' needs a loss of two views for palettes, not "
                     f"{self.loss.name!r}"
                 )
-            if self.train.best_metric != "view_precision_at_1":
-                problems.append("train.best_metric must be 'view_precision_at_1' for palettes")
+            metrics = _PALETTE_METRICS if "palette_pairs" in calls else _PALETTE_METRICS[:1]
+            if self.train.best_metric not in metrics:
+                problems.append(
+                    f"train.best_metric must be one of {metrics} for palettes with loss "
+                    f"{self.loss.name!r}"
+                )
             if self.train.self_supervised:
                 problems.append("train.self_supervised is for images (palettes always are)")
         else:

@@ -60,7 +60,7 @@ class RunEmbeddings:
         view_matching: palettes only: the run's own validation (two views of each held-out
             object must find each other).
         query_sets, reference_sets: palettes only: the held-out and training sets themselves
-            (what exact EMD compares, :mod:`embedforge.evaluate.emd`); None for images.
+            (what exact EMD compares, :mod:`embedforge.metrics.emd`); None for images.
         feature_names: the sets' features (``weight`` then the colour), empty for images.
         data_changed: the data differs from what the run was trained on (scored anyway, on
             the recorded items still there, as ``allow_changed_data`` asked).
@@ -167,7 +167,10 @@ def _palette_embeddings(
     def loss_of(first: SetBatch, second: SetBatch) -> Tensor:
         return views_loss(loss_fn, calls, _embed_on_cpu, model, first, second)
 
-    matching = view_matching(model, build_set_views(recipe), validation_sets, CPU, loss_of)
+    takes_views = "palette_pairs" not in calls  # an EMD-distilled run's loss takes pairs
+    matching = view_matching(
+        model, build_set_views(recipe), validation_sets, CPU, loss_of if takes_views else None
+    )
     items = {
         "query_ids": split.held_out.test_ids,
         "reference_ids": split.held_out.train_ids,

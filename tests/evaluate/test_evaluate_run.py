@@ -7,9 +7,9 @@ import torch
 
 from embedforge.build import build_data
 from embedforge.cli import main
-from embedforge.evaluate.emd import LabPalettes, emd_to_collection
-from embedforge.evaluate.emd_agreement import emd_spearman, recall_at_k_of_emd_neighbours
 from embedforge.evaluate.evaluate_run import evaluate_run, summary_line
+from embedforge.metrics.emd import LabPalettes, emd_to_collection
+from embedforge.metrics.emd_agreement import emd_spearman, recall_at_k_of_emd_neighbours
 from embedforge.metrics.retrieval import ALL_METRIC_NAMES
 from embedforge.recipe import load_recipe, parse_recipe
 from embedforge.run_items import load_run_embeddings

@@ -24,6 +24,8 @@ def _inputs(call: str, embeddings: torch.Tensor) -> tuple:
         return (embeddings, embeddings.roll(1, dims=1) + 0.1)
     if call == "anchor_positive_negative":
         return (embeddings, embeddings + 0.1, embeddings.roll(1, dims=0))
+    if call == "palette_pairs":  # pairs' second palettes and their EMD in ΔE*ab
+        return (embeddings, embeddings.roll(1, dims=0), torch.rand(BATCH, generator=generator) * 50)
     size = (BATCH, SHAPES.in_channels, SHAPES.image_size, SHAPES.image_size)
     return (embeddings, torch.rand(size, generator=generator), generator)
 

@@ -10,7 +10,7 @@ large; MAP@R is the one to compare.
 
 Palette runs add view matching (their own validation) and, with the ``[emd]`` extra, how
 far the embedding agrees with exact EMD in CIELAB, the perceptual truth of search by example
-(:mod:`embedforge.evaluate.emd_agreement`): recall@10 of each held-out palette's EMD
+(:mod:`embedforge.metrics.emd_agreement`): recall@10 of each held-out palette's EMD
 neighbours among its embedding neighbours in the training palettes, and Spearman's rho of
 the two distances over sampled pairs. Exact EMD is one linear programme per pair, so it is
 measured on a seeded sample of at most :data:`EMD_QUERIES` held-out and
@@ -32,17 +32,17 @@ import numpy as np
 import torch
 
 from embedforge.errors import UserError
-from embedforge.evaluate.emd import LabPalettes, emd_to_collection, has_colours, require_pot
-from embedforge.evaluate.emd_agreement import (
-    DEFAULT_PAIRS,
-    emd_spearman,
-    recall_at_k_of_emd_neighbours,
-)
 from embedforge.evaluate.open_set import NEW_LABEL, calibrate_threshold, mark_unseen_as_new
 from embedforge.evaluate.probes import few_shot_curve, knn_accuracy, linear_probe
 from embedforge.files.atomic import atomic_write_text
 from embedforge.files.run_folder import METRICS
 from embedforge.metrics.collapse import collapse_metrics
+from embedforge.metrics.emd import LabPalettes, emd_to_collection, has_colours, require_pot
+from embedforge.metrics.emd_agreement import (
+    DEFAULT_PAIRS,
+    emd_spearman,
+    recall_at_k_of_emd_neighbours,
+)
 from embedforge.metrics.knn import knn_search
 from embedforge.metrics.retrieval import ALL_METRIC_NAMES, retrieval_metrics
 from embedforge.run_items import RunEmbeddings, load_run_embeddings

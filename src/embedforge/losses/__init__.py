@@ -12,6 +12,7 @@ from embedforge.losses.contrastive import ContrastiveLoss
 from embedforge.losses.cosine_triplet import CosineTripletLoss
 from embedforge.losses.cross_batch_memory import CrossBatchMemory
 from embedforge.losses.distances import Distance
+from embedforge.losses.emd_distillation import EMDDistillationLoss
 from embedforge.losses.miners import BatchHardMiner, MinedTriplets, TripletMiner
 from embedforge.losses.multi_similarity import MultiSimilarityLoss
 from embedforge.losses.ntxent import NTXentLoss
@@ -30,6 +31,7 @@ __all__ = [
     "CosineTripletLoss",
     "CrossBatchMemory",
     "Distance",
+    "EMDDistillationLoss",
     "MinedTriplets",
     "MultiSimilarityLoss",
     "NTXentLoss",

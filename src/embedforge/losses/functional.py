@@ -4,7 +4,8 @@ Each loss module holds its plain function beside its ``nn.Module`` (the function
 tests check against PML or a loop; the module keeps the hyper-parameters); they are all
 importable from here: ``triplet_margin_loss``, ``contrastive_loss``, ``ntxent_loss``,
 ``supcon_loss``, ``multi_similarity_loss``, ``arcface_loss``, ``softmax_classifier_loss``,
-``cosine_triplet_loss`` and ``negative_elbo`` (the VAE's, given its decoder's output).
+``cosine_triplet_loss``, ``emd_distillation_loss`` and ``negative_elbo`` (the VAE's, given
+its decoder's output).
 
 Batch-all and batch-hard triplet losses exactly as O. Moindrot's write-up:
 
@@ -26,6 +27,7 @@ from embedforge.losses.contrastive import contrastive_loss
 from embedforge.losses.cosine_triplet import cosine_triplet_loss
 from embedforge.losses.dino import dino_loss
 from embedforge.losses.distances import safe_sqrt
+from embedforge.losses.emd_distillation import emd_distillation_loss
 from embedforge.losses.masks import label_masks
 from embedforge.losses.multi_similarity import multi_similarity_loss
 from embedforge.losses.negative_cosine import byol_loss, negative_cosine_similarity, simsiam_loss
@@ -110,6 +112,7 @@ __all__ = [
     "contrastive_loss",
     "cosine_triplet_loss",
     "dino_loss",
+    "emd_distillation_loss",
     "moco_v3_loss",
     "multi_similarity_loss",
     "negative_cosine_similarity",

@@ -9,7 +9,9 @@ config's ``calls`` (not from the loss's class), so a new loss says once how to f
 * ``reconstruction``: ``loss(z (B, D), images (B, C, H, W), generator)`` — the VAE;
 * ``momentum_views``: ``loss(z1, z2, t1, t2)``, the two views through the encoder and through
   the loss's ``target_encoder`` (a momentum copy: BYOL, MoCo, DINO; see
-  :mod:`embedforge.methods.method`).
+  :mod:`embedforge.methods.method`);
+* ``palette_pairs``: ``loss(first (P, D), second (P, D), emd (P,))`` — pairs of palettes and
+  their exact EMD (:mod:`embedforge.train.emd_task`).
 """
 
 from collections.abc import Callable
@@ -22,7 +24,12 @@ from embedforge.config import Section
 from embedforge.losses.precision import in_float32
 
 Call = Literal[
-    "labels", "two_views", "anchor_positive_negative", "reconstruction", "momentum_views"
+    "labels",
+    "two_views",
+    "anchor_positive_negative",
+    "reconstruction",
+    "momentum_views",
+    "palette_pairs",
 ]
 Views = TypeVar("Views")
 

@@ -6,7 +6,9 @@ views: ``view_precision_at_1`` is the fraction whose nearest second view is its 
 The collapse monitors (:mod:`embedforge.metrics.collapse`) of the first views, and their
 alignment with the second, come with them. ``validation_loss`` is the training loss on those
 views (``loss_of(first_views, second_views)``, which embeds them itself: a method with a
-momentum target also needs its target's embeddings).
+momentum target also needs its target's embeddings), when the loss is one of two views
+(``loss_of=None`` otherwise: an EMD-distilled run's loss takes pairs of palettes, and its task
+measures its own).
 """
 
 from collections.abc import Callable
@@ -28,9 +30,10 @@ def view_matching(
     views: Callable[[SetBatch, torch.Generator], SetBatch],
     sets: SetBatch,
     device: torch.device,
-    loss_of: Callable[[SetBatch, SetBatch], Tensor],
+    loss_of: Callable[[SetBatch, SetBatch], Tensor] | None,
 ) -> dict[str, float]:
-    """``view_precision_at_1`` and ``validation_loss`` of ``model`` on the held-out ``sets``."""
+    """``view_precision_at_1`` (and ``validation_loss``, given ``loss_of``) of ``model`` on the
+    held-out ``sets``, with the collapse monitors."""
     sets = sets.to(device)
     generator = torch.Generator(device).manual_seed(VALIDATION_SEED)
     first, second = views(sets, generator), views(sets, generator)
@@ -38,10 +41,8 @@ def view_matching(
     z2 = embed_sets(model, second, device)  # (held, D)
     objects = torch.arange(len(z1))
     metrics = retrieval_metrics(z1, objects, z2, objects, include=("precision_at_1",))
-    with torch.no_grad():
-        loss = loss_of(first, second)
-    return {
-        "view_precision_at_1": metrics["precision_at_1"],
-        "validation_loss": loss.item(),
-        **collapse_metrics(z1, z2),  # of the first views; alignment between the two
-    }
+    matching = {"view_precision_at_1": metrics["precision_at_1"]}
+    if loss_of is not None:
+        with torch.no_grad():
+            matching["validation_loss"] = loss_of(first, second).item()
+    return {**matching, **collapse_metrics(z1, z2)}  # of the first views; alignment of the two

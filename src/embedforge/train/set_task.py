@@ -49,7 +49,7 @@ palette recipe (batches of 512, 2 CPU threads): 256 made a step 9% faster than o
 of 512; 128 and 64 gained less, their matrix products being too small."""
 
 
-def _encode(model: nn.Module, sets: SetBatch) -> Tensor:
+def encode_global(model: nn.Module, sets: SetBatch) -> Tensor:
     """(B_local, D) embeddings of this rank's sets, gathered into the global batch's with
     gradients (see :mod:`embedforge.train.distributed`)."""
     return gather_with_grad(forward_by_size(model, sets, chunk=TRAINING_CHUNK))
@@ -121,7 +121,7 @@ class SetTask(TrainingHooks):
         """The loss of a global ``batch``: its views, this rank's slice of them encoded."""
         first = rank_slice(self.views(batch, generator))
         second = rank_slice(self.views(batch, generator))
-        return views_loss(self.loss_fn, self.calls, _encode, self.model, first, second)
+        return views_loss(self.loss_fn, self.calls, encode_global, self.model, first, second)
 
     def validate(self) -> dict[str, float]:
         self.loss_fn.eval()  # a projection head's batch norm uses its running statistics

@@ -49,6 +49,7 @@ from embedforge.train.distributed import (
     world_size,
     wrap_model,
 )
+from embedforge.train.emd_task import EMDPairTask
 from embedforge.train.image_task import ImageTask
 from embedforge.train.loop import LoopSettings, TrainResult, restore, run_epochs, unwrapped
 from embedforge.train.optimization import Optimization
@@ -79,7 +80,8 @@ def build_task(
     """The task for the recipe's data source: palettes (sets, from ``table`` if given) or
     images (``data`` if given), split as ``held_out`` records (else drawn from the seed)."""
     if recipe.data.source == "palettes":
-        return SetTask(recipe, build_palettes(recipe.data, table), device, held_out)
+        task = EMDPairTask if "palette_pairs" in recipe.loss_calls() else SetTask
+        return task(recipe, build_palettes(recipe.data, table), device, held_out)
     return ImageTask(recipe, data or build_data(recipe.data, held_out), device)
 
 

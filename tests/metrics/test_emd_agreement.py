@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from embedforge.evaluate.emd_agreement import emd_spearman, recall_at_k_of_emd_neighbours
+from embedforge.metrics.emd_agreement import emd_spearman, recall_at_k_of_emd_neighbours
 
 
 def problem(q: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:

@@ -19,7 +19,7 @@ by HiGHS (``scipy.optimize.linprog``) instead, so every value returned is a cert
 
 That costs a solve per pair of palettes (about 0.1–1 ms for palettes of 8–64 colours on a
 shared 2-core CPU), so EMD is the reference an embedding's neighbours are checked against
-(:mod:`embedforge.evaluate.emd_agreement`), not a way to search a large collection.
+(:mod:`embedforge.metrics.emd_agreement`), not a way to search a large collection.
 """
 
 from __future__ import annotations
@@ -89,6 +89,22 @@ class LabPalettes:
         rows = slice(self.starts[i], self.starts[i + 1])
         return self.weights[rows], self.colours[rows]
 
+    def statistics(self) -> np.ndarray:
+        """``(n, 6)``: each palette's ratio-weighted mean and standard deviation of L*, a*, b*.
+
+        Six numbers that a palette's EMD neighbours mostly share (their means are at most the
+        EMD apart: moving every share of one palette onto the other moves the mean by no more
+        than the mass-weighted distance), so the nearest palettes by them are cheap candidates
+        for the nearest by EMD.
+        """
+        owner = np.repeat(np.arange(len(self)), np.diff(self.starts))  # (rows,)
+        weights = self.weights[:, None]  # (rows, 1), each palette's summing to 1
+        mean = np.zeros((len(self), 3))
+        np.add.at(mean, owner, weights * self.colours)
+        variance = np.zeros((len(self), 3))
+        np.add.at(variance, owner, weights * (self.colours - mean[owner]) ** 2)
+        return np.hstack([mean, np.sqrt(variance)])
+
     @classmethod
     def from_sets(cls, sets: SetBatch, feature_names: tuple[str, ...]) -> LabPalettes:
         """Palettes from a set batch whose features are :data:`RGB_FEATURES` (RGB in [0, 1])
@@ -102,8 +118,8 @@ class LabPalettes:
         rows = sets.values.numpy()[mask].astype(np.float64)  # (rows, 4), palette by palette
         counts = mask.sum(axis=1)  # (n,)
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        if tuple(feature_names) == RGB_FEATURES:
-            colours = srgb_to_lab(rows[:, 1:])
+        if tuple(feature_names) == RGB_FEATURES:  # a jittered view may step out of the gamut
+            colours = srgb_to_lab(np.clip(rows[:, 1:], 0.0, 1.0))
         else:
             colours = rows[:, 1:] * LAB_SCALE
         owner = np.repeat(np.arange(len(counts)), counts)  # (rows,)
@@ -198,4 +214,19 @@ def emd_to_collection(
         for j in range(len(collection)):
             rows = slice(starts[j], starts[j + 1])
             distances[i, j] = transport_cost(weights, collection.weights[rows], cost[:, rows])
+    return distances
+
+
+def paired_emd(first: LabPalettes, second: LabPalettes) -> np.ndarray:
+    """``(p,)`` float64: the exact EMD of palette ``i`` of ``first`` to palette ``i`` of
+    ``second``, for each of their ``p`` pairs (a training batch's targets)."""
+    if len(first) != len(second):
+        raise ValueError(
+            f"paired_emd needs as many palettes on each side: {len(first)} != {len(second)}"
+        )
+    distances = np.empty(len(first))  # (p,)
+    for i in range(len(first)):
+        weights_a, colours_a = first.palette(i)
+        weights_b, colours_b = second.palette(i)
+        distances[i] = transport_cost(weights_a, weights_b, ground_cost(colours_a, colours_b))
     return distances

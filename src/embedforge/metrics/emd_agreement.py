@@ -1,7 +1,7 @@
 """How far an embedding's distances agree with exact EMD: the two numbers search by example needs.
 
 A palette embedding is worth searching with when its nearest neighbours are the palettes
-that exact EMD (:mod:`embedforge.evaluate.emd`; Rubner, Tomasi & Guibas, IJCV 2000) finds
+that exact EMD (:mod:`embedforge.metrics.emd`; Rubner, Tomasi & Guibas, IJCV 2000) finds
 nearest, at a small fraction of EMD's cost. Two measures, both from a ``(q, n)`` matrix of
 exact EMDs between query palettes and a collection:
 

@@ -13,8 +13,8 @@ from embedforge.data.palettes import LAB_SCALE, read_palettes, srgb_to_lab
 from embedforge.data.set_batch import SetBatch
 from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.errors import UserError
-from embedforge.evaluate import emd
-from embedforge.evaluate.emd import (
+from embedforge.metrics import emd
+from embedforge.metrics.emd import (
     LAB_FEATURES,
     RGB_FEATURES,
     LabPalettes,

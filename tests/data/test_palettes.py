@@ -172,7 +172,6 @@ def test_lab_known_values(rgb: tuple[float, ...], lab: tuple[float, ...]) -> Non
     np.testing.assert_allclose(srgb_to_lab(np.array(rgb)), lab, atol=0.01)
 
 
-
 def test_lab_to_srgb_inverts_srgb_to_lab() -> None:
     rgb = np.random.default_rng(0).random((500, 3))
     np.testing.assert_allclose(lab_to_srgb(srgb_to_lab(rgb)), rgb, atol=1e-9)
@@ -184,6 +183,7 @@ def test_lab_outside_the_srgb_gamut_is_clipped_into_it() -> None:
     assert drawn.min() >= 0.0 and drawn.max() <= 1.0
     np.testing.assert_allclose(drawn[0, :2], [1.0, 0.0], atol=1e-12)  # all red, no green
     np.testing.assert_allclose(drawn[1], [1.0, 1.0, 1.0])  # brighter than white: white
+
 
 def test_lab_features_scaled() -> None:
     palettes = read_palettes(palette_frame(), colour_space="lab")

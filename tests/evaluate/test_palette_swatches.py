@@ -37,7 +37,9 @@ def test_swatch_widths_are_the_shares_of_the_weights() -> None:
 
 
 def test_swatch_colours_are_rounded_and_clipped_to_8_bits() -> None:
-    drawn = spans(swatch(np.ones(3), np.array([[0.5, 1.2, -0.1], [1 / 255, 0.999, 0.0], [0.0] * 3])))
+    drawn = spans(
+        swatch(np.ones(3), np.array([[0.5, 1.2, -0.1], [1 / 255, 0.999, 0.0], [0.0] * 3]))
+    )
     assert [colour for _, colour in drawn] == ["80ff00", "01ff00", "000000"]
     assert sum(width for width, _ in drawn) == pytest.approx(100.0, abs=1e-3)
 

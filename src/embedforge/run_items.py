@@ -56,6 +56,8 @@ class RunEmbeddings:
         query_labels, reference_labels: int64 (m,) and (n,), or None (unlabelled palettes).
         label_name: what the labels are ("digit", "shape", "individual", "hue family").
         label_names: names of the label codes, when there are few enough to list.
+        classes: names of all the label codes as the data wrote them, however many (an image
+            folder's CSV labels: what the report's captions show), or None.
         query_values: (m,) what colours maps of the queries: the labels, or set sizes.
         value_name: the name of ``query_values``.
         view_matching: palettes only: the run's own validation (two views of each held-out
@@ -87,6 +89,7 @@ class RunEmbeddings:
     feature_names: tuple[str, ...] = ()
     query_images: Tensor | LazyImages | None = None
     reference_images: Tensor | LazyImages | None = None
+    classes: tuple[str, ...] | None = None
     data_changed: bool = False
 
     @property
@@ -139,6 +142,7 @@ def _image_embeddings(
         value_name=label_name,
         query_images=split.test_images,
         reference_images=split.train_images,
+        classes=split.classes or label_names,
         data_changed=changed,
     )
 

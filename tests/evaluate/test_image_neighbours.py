@@ -2,6 +2,7 @@
 
 import io
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from embedforge.data.lazy_images import LazyImages
 from embedforge.evaluate.image_neighbours import (
     called_new,
     image_neighbours,
@@ -63,6 +65,9 @@ def test_an_image_run_shows_its_nearest_training_images(reid_run: Path) -> None:
     assert text.count("<img ") == QUERIES * (1 + NEIGHBOURS)
     marks = re.findall(r"class='tile (right|wrong)'", text)
     assert marks == ["right" if s else "wrong" for s in same.flatten().tolist()]
+    captions = re.findall(r"<div>whale(\d+)_\d+\.png</div><div>individual ([^<]*)</div>", text)
+    assert len(captions) == QUERIES * (1 + NEIGHBOURS)  # the CSV's label of each file
+    assert all(label == f"whale_{number}" for number, label in captions)
     shown = re.findall(r"alt='image ([^']*)'", text)
     assert shown[: 1 + NEIGHBOURS] == [
         str(run.query_ids[queries[0]]),
@@ -91,3 +96,21 @@ def test_called_new_shows_the_images_beyond_the_threshold_marked_by_the_truth(
 def test_a_threshold_beyond_every_distance_calls_nothing_new(reid_run: Path) -> None:
     text = called_new(load_run_embeddings(reid_run), float("inf"))
     assert "calls no held-out image new" in text and "<img" not in text
+
+
+def test_images_read_from_disk_give_the_same_section(reid_run: Path) -> None:
+    """A folder too large for memory (``data.storage: disk``): only the shown images are read,
+    and they are the ones decoded in memory."""
+    run = load_run_embeddings(reid_run)
+    data = run.recipe.data
+    folder = data.reader(data.root, data.csv)
+    position = {name: i for i, name in enumerate(folder.image_names)}
+
+    def lazy(ids: np.ndarray) -> LazyImages:
+        return LazyImages(folder, torch.tensor([position[name] for name in ids]))
+
+    on_disk = replace(
+        run, query_images=lazy(run.query_ids), reference_images=lazy(run.reference_ids)
+    )
+    assert image_neighbours(on_disk, seed=1) == image_neighbours(run, seed=1)
+    assert called_new(on_disk, 0.0) == called_new(run, 0.0)

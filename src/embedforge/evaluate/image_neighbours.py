@@ -145,8 +145,9 @@ def _images(images: Tensor | LazyImages, positions: np.ndarray) -> Tensor:
 
 
 def _label_texts(run: RunEmbeddings, codes: np.ndarray) -> list[str]:
-    """``codes`` as "digit 3", or "individual 7" when the run names no labels."""
-    names = run.label_names
+    """``codes`` as "digit 3", "individual whale_7" (the label its CSV wrote), or the code
+    itself when the run names no labels."""
+    names = run.classes
     return [f"{run.label_name} {names[code] if names else code}" for code in codes.tolist()]
 
 

@@ -29,6 +29,7 @@ from embedforge.build import (
     build_set_encoder,
     build_set_views,
 )
+from embedforge.data.lazy_images import LazyImages
 from embedforge.data.set_batch import SetBatch
 from embedforge.data.source import ImageDataConfig, SetDataConfig
 from embedforge.data.split import split_sets
@@ -55,6 +56,8 @@ class RunEmbeddings:
         query_labels, reference_labels: int64 (m,) and (n,), or None (unlabelled palettes).
         label_name: what the labels are ("digit", "shape", "individual", "hue family").
         label_names: names of the label codes, when there are few enough to list.
+        classes: names of all the label codes as the data wrote them, however many (an image
+            folder's CSV labels: what the report's captions show), or None.
         query_values: (m,) what colours maps of the queries: the labels, or set sizes.
         value_name: the name of ``query_values``.
         view_matching: palettes only: the run's own validation (two views of each held-out
@@ -62,6 +65,9 @@ class RunEmbeddings:
         query_sets, reference_sets: palettes only: the held-out and training sets themselves
             (what exact EMD compares, :mod:`embedforge.metrics.emd`); None for images.
         feature_names: the sets' features (``weight`` then the colour), empty for images.
+        query_images, reference_images: images only: the held-out and training images
+            ``(m, C, S, S)`` and ``(n, C, S, S)`` in [0, 1] (a tensor, or read from disk when
+            indexed), what the report's thumbnails show; None for palettes.
         data_changed: the data differs from what the run was trained on (scored anyway, on
             the recorded items still there, as ``allow_changed_data`` asked).
     """
@@ -81,6 +87,9 @@ class RunEmbeddings:
     query_sets: SetBatch | None = None
     reference_sets: SetBatch | None = None
     feature_names: tuple[str, ...] = ()
+    query_images: Tensor | LazyImages | None = None
+    reference_images: Tensor | LazyImages | None = None
+    classes: tuple[str, ...] | None = None
     data_changed: bool = False
 
     @property
@@ -131,6 +140,9 @@ def _image_embeddings(
         label_names=label_names,
         query_values=split.test_labels.numpy(),
         value_name=label_name,
+        query_images=split.test_images,
+        reference_images=split.train_images,
+        classes=split.classes or label_names,
         data_changed=changed,
     )
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from embedforge.data.palettes import read_palettes, srgb_to_lab
+from embedforge.data.palettes import lab_to_srgb, read_palettes, srgb_to_lab
 from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.errors import UserError
 
@@ -170,6 +170,19 @@ def test_truncation_keeps_heaviest() -> None:
 )
 def test_lab_known_values(rgb: tuple[float, ...], lab: tuple[float, ...]) -> None:
     np.testing.assert_allclose(srgb_to_lab(np.array(rgb)), lab, atol=0.01)
+
+
+def test_lab_to_srgb_inverts_srgb_to_lab() -> None:
+    rgb = np.random.default_rng(0).random((500, 3))
+    np.testing.assert_allclose(lab_to_srgb(srgb_to_lab(rgb)), rgb, atol=1e-9)
+
+
+def test_lab_outside_the_srgb_gamut_is_clipped_into_it() -> None:
+    """L* 50 with a* = 150 is no sRGB colour: the nearest displayable red, channel by channel."""
+    drawn = lab_to_srgb(np.array([[50.0, 150.0, 0.0], [120.0, 0.0, 0.0]]))
+    assert drawn.min() >= 0.0 and drawn.max() <= 1.0
+    np.testing.assert_allclose(drawn[0, :2], [1.0, 0.0], atol=1e-12)  # all red, no green
+    np.testing.assert_allclose(drawn[1], [1.0, 1.0, 1.0])  # brighter than white: white
 
 
 def test_lab_features_scaled() -> None:

@@ -84,7 +84,13 @@ def folder_split(
         train, test = train[:], test[:]  # decoded once, in parallel
     labels = folder.labels
     return ImageSplit(
-        train, labels[train_idx], test, labels[test_idx], ids[train_idx], ids[test_idx]
+        train,
+        labels[train_idx],
+        test,
+        labels[test_idx],
+        ids[train_idx],
+        ids[test_idx],
+        classes=tuple(folder.classes),
     )
 
 

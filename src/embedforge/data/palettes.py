@@ -60,7 +60,14 @@ from embedforge.errors import UserError
 
 ColourSpace = Literal["rgb", "lab"]
 
-__all__ = ["PALETTE_COLUMNS", "PaletteSpec", "Palettes", "read_palettes", "srgb_to_lab"]
+__all__ = [
+    "PALETTE_COLUMNS",
+    "PaletteSpec",
+    "Palettes",
+    "lab_to_srgb",
+    "read_palettes",
+    "srgb_to_lab",
+]
 
 DEFAULT_MAX_ROWS = 64
 """The competition's palettes have at most ~30 colours; 64 leaves room for finer palettes."""
@@ -135,6 +142,25 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     f = np.where(xyz > delta**3, np.cbrt(xyz), xyz / (3 * delta**2) + 4.0 / 29.0)
     fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
     return np.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+
+
+def lab_to_srgb(lab: np.ndarray) -> np.ndarray:
+    """CIELAB ``(..., 3)`` (L*, a*, b*), D65 white -> sRGB in [0, 1] ``(..., 3)``: the inverse
+    of :func:`srgb_to_lab`, for drawing palettes read in CIELAB (the report's swatches).
+
+    Colours outside the sRGB gamut are clipped to it, so what is drawn is the nearest
+    displayable colour channel by channel.
+
+    >>> lab_to_srgb(srgb_to_lab(np.array([[1.0, 0.5, 0.0]]))).round(6).tolist()
+    [[1.0, 0.5, 0.0]]
+    """
+    lab = np.asarray(lab, dtype=np.float64)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
+    delta = 6.0 / 29.0
+    xyz = np.where(f > delta, f**3, 3 * delta**2 * (f - 4.0 / 29.0)) * _D65_WHITE
+    linear = np.clip(xyz @ np.linalg.inv(_SRGB_TO_XYZ).T, 0.0, 1.0)
+    return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
 
 
 def read_palettes(

@@ -121,7 +121,8 @@ class ImageSplit:
     is too large for memory (``data.storage``); both are indexed by index tensors and
     ``split`` into chunks, which is all training and embedding ask of them. ``train_ids`` and
     ``test_ids`` name the items (see the module docstring); a split made in code without
-    them (an experiment's subset) is named by position.
+    them (an experiment's subset) is named by position. ``classes`` names every label code as
+    the data wrote it (an image folder's CSV labels), when it has such names.
     """
 
     train_images: Tensor | LazyImages
@@ -130,6 +131,7 @@ class ImageSplit:
     test_labels: Tensor
     train_ids: np.ndarray | None = None
     test_ids: np.ndarray | None = None
+    classes: tuple[str, ...] | None = None
 
     @classmethod
     def select(

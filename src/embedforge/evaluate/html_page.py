@@ -18,6 +18,14 @@ td, th { border: 1px solid #ddd; padding: .25rem .6rem; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; display: block; margin: .5rem 0; }
 .note { color: #555; font-size: .9rem; }
+.row { display: flex; gap: .6rem; align-items: flex-start; margin: .6rem 0; }
+.tile { width: 128px; font-size: .75rem; overflow-wrap: anywhere; padding: 3px;
+  border: 3px solid transparent; }
+.tile.query { border-color: #555; background: #f2f2f2; }
+.tile.right { border-color: #1a7f37; } .tile.wrong { border-color: #cf222e; }
+.tile img { width: 96px; height: 96px; margin: 0 0 .2rem; image-rendering: pixelated; }
+.swatch { display: flex; width: 120px; height: 48px; margin: 0 0 .2rem; }
+.swatch span { display: block; flex: none; height: 100%; }
 """
 
 

@@ -5,10 +5,13 @@ machine without network: every plot is a PNG embedded as a ``data:`` URI, the
 style sheet is inline, and there is no script. Sections, each with a stable
 ``id`` (the browser test looks for them): ``recipe``, ``training`` (curves from
 metrics.jsonl), ``metrics`` (metrics.json, re-evaluated when older than the best
-checkpoint; with the few-shot curve), ``map`` (UMAP of the held-out items),
+checkpoint; with the few-shot curve), ``neighbours`` (a few held-out items beside their
+nearest training items: palettes as colour swatches with their exact EMD, images as
+thumbnails marked right or wrong; :mod:`~embedforge.evaluate.palette_swatches`,
+:mod:`~embedforge.evaluate.image_neighbours`), ``map`` (UMAP of the held-out items),
 ``rsm`` (their cosine similarities sorted by label, with the histogram) and,
 for a re-identification run with new individuals, ``threshold`` (MAP@5 against
-the distance threshold).
+the distance threshold) and ``new`` (held-out images that threshold calls new).
 """
 
 import html
@@ -21,6 +24,8 @@ from typing import Any
 from embedforge.errors import UserError
 from embedforge.evaluate.evaluate_run import evaluate_run
 from embedforge.evaluate.html_page import image, note, page, section, table
+from embedforge.evaluate.image_neighbours import called_new, image_neighbours
+from embedforge.evaluate.palette_swatches import palette_neighbours
 from embedforge.evaluate.plots import (
     curves_figure,
     few_shot_figure,
@@ -35,8 +40,11 @@ from embedforge.files.atomic import atomic_write_text
 from embedforge.files.run_folder import BEST, METRICS, RECIPE, REPORT, read_history
 from embedforge.run_items import RunEmbeddings, load_run_embeddings
 
-SECTIONS = ("recipe", "training", "metrics", "map", "rsm")
-"""The sections every report has (``threshold`` is added when there is a curve)."""
+SECTIONS = ("recipe", "training", "metrics", "neighbours", "map", "rsm")
+"""The sections every report has (``threshold`` and ``new`` are added when there is a
+threshold curve)."""
+OPEN_SET_SECTIONS = ("threshold", "new")
+"""The sections a re-identification run with new individuals adds."""
 
 
 def require_report_packages() -> None:
@@ -70,11 +78,16 @@ def write_report(
         section("recipe", "Recipe", f"<pre>{html.escape((run_dir / RECIPE).read_text())}</pre>"),
         section("training", "Training", _training(history)),
         section("metrics", "Metrics", _metrics(metrics)),
+        section("neighbours", "Nearest neighbours", _neighbours(run, seed)),
         section("map", "Map of the held-out items (UMAP)", _map(run, seed)),
         section("rsm", "Representational similarity", _rsm(run, seed)),
     ]
     if "open_set" in metrics:
-        sections.append(section("threshold", "Known or new", _threshold(metrics["open_set"])))
+        open_set = metrics["open_set"]
+        sections += [
+            section("threshold", "Known or new", _threshold(open_set)),
+            section("new", "Called new", called_new(run, open_set["threshold"], seed=seed)),
+        ]
     text = page(f"embedforge report: {run_dir.resolve().name}", sections)
     path = Path(out) if out is not None else run_dir / REPORT
     atomic_write_text(path, text)
@@ -132,6 +145,12 @@ def _metrics(metrics: Mapping[str, Any]) -> str:
         png = few_shot_figure({"linear probe": curve}, title="accuracy with a fraction of labels")
         body += image(png, "few-shot curve")
     return body
+
+
+def _neighbours(run: RunEmbeddings, seed: int) -> str:
+    if run.query_sets is not None:
+        return palette_neighbours(run, seed=seed)
+    return image_neighbours(run, seed=seed)
 
 
 def _map(run: RunEmbeddings, seed: int) -> str:

@@ -38,6 +38,10 @@ _WHERE_THE_DATA_COMES_FROM = ("data.path", "data.size")
 """Recipe keys ``fit`` takes from its ``X`` rather than from the estimator's arguments."""
 
 
+EMD_VALIDATIONS = 10
+"""How many times a run of ``objective="emd"`` validates (every ``epochs // 10`` epochs)."""
+
+
 class PaletteEmbedderNotFittedError(UserError, NotFittedError):
     """``transform`` (or ``save``, ``get_feature_names_out``) before ``fit`` or ``load``:
     scikit-learn's ``NotFittedError`` and our ``UserError`` (both ``ValueError``\\ s).
@@ -89,9 +93,10 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
         objective: ``"self_supervised"`` (the default: features for models and probes) or
             ``"emd"``: embedding distances trained to approximate the exact Earth Mover's
             Distance between palettes in CIELAB (the ``emd_distillation`` loss; pairs of
-            views with their exact EMD as targets; the best epoch is the one whose held-out
-            palettes find their EMD neighbours best), for search by example that agrees
-            with the eye. Needs POT (``embedforge[emd]``) and palettes of colours; not with
+            views with their exact EMD as targets; validated about 10 times a run, and the
+            best validation is the one whose held-out palettes find their EMD neighbours
+            best), for search by example that agrees with the eye. It learns from many
+            steps: give a small collection many more epochs than 10. Needs POT (``embedforge[emd]``) and palettes of colours; not with
             ``method``; ``temperature`` and ``projection`` do not apply.
         random_state: the seed of everything random in training (the recipe's
             ``train.seed`` and ``data.seed``: initial weights, batches, views, the held-out
@@ -376,8 +381,12 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
                 f"PaletteEmbedder: objective 'emd' trains its own loss; it cannot be combined "
                 f"with method {self.method!r} (set method=None)"
             )
+        validations = {}
         if self.objective == "emd":
             objective = {"loss": {"name": "emd_distillation"}, "projection": None}
+            # distillation needs many more steps than epochs of a small collection give, so
+            # it validates (against exact EMD) about EMD_VALIDATIONS times, not every epoch
+            validations = {"validate_every": max(1, self.epochs // EMD_VALIDATIONS)}
         elif self.method is None:
             objective = {
                 "loss": {"name": "ntxent", "temperature": self.temperature},
@@ -404,6 +413,7 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
                     "batch_size": self.batch_size,
                     "seed": seed,
                     "device": self.device,
+                    **validations,
                 },
             },
             origin="PaletteEmbedder",

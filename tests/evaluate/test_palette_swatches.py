@@ -10,7 +10,6 @@ import torch
 
 from embedforge.data.palettes import LAB_SCALE, srgb_to_lab
 from embedforge.data.set_batch import SetBatch
-from embedforge.evaluate.emd import LAB_FEATURES, RGB_FEATURES, LabPalettes, palette_emd
 from embedforge.evaluate.neighbour_rows import NEIGHBOURS, QUERIES, sample_queries
 from embedforge.evaluate.palette_swatches import (
     palette_colours,
@@ -18,6 +17,7 @@ from embedforge.evaluate.palette_swatches import (
     palette_rows,
     swatch,
 )
+from embedforge.metrics.emd import LAB_FEATURES, RGB_FEATURES, LabPalettes, palette_emd
 from embedforge.metrics.knn import knn_search
 from embedforge.run_items import load_run_embeddings
 

@@ -3,7 +3,7 @@
 A palette is drawn as a swatch, a bar whose colours' widths are proportional to their ratios
 (the way the competition's palettes are shown), so a reader sees at once whether the
 embedding's nearest training palettes look like the query. Under each neighbour: its exact
-EMD to the query in CIELAB (:mod:`embedforge.evaluate.emd`, the perceptual truth the
+EMD to the query in CIELAB (:mod:`embedforge.metrics.emd`, the perceptual truth the
 embedding is measured against) and its embedding distance (Euclidean, the one search uses).
 Only :data:`~embedforge.evaluate.neighbour_rows.QUERIES` ×
 :data:`~embedforge.evaluate.neighbour_rows.NEIGHBOURS` EMDs are solved, so the section costs
@@ -19,15 +19,15 @@ import torch
 from embedforge.data.palettes import LAB_SCALE, lab_to_srgb
 from embedforge.data.set_batch import SetBatch
 from embedforge.errors import UserError
-from embedforge.evaluate.emd import (
+from embedforge.evaluate.html_page import note
+from embedforge.evaluate.neighbour_rows import NEIGHBOURS, row, sample_queries, tile
+from embedforge.metrics.emd import (
     LAB_FEATURES,
     LabPalettes,
     has_colours,
     palette_emd,
     require_pot,
 )
-from embedforge.evaluate.html_page import note
-from embedforge.evaluate.neighbour_rows import NEIGHBOURS, row, sample_queries, tile
 from embedforge.metrics.knn import knn_search
 from embedforge.run_items import RunEmbeddings
 

@@ -60,6 +60,8 @@ HISTOGRAM_RANGE = np.array([[0.0, 100.0], [-90.0, 90.0], [-90.0, 90.0]])
 TARGET_RECALL, TARGET_RHO, TARGET_SPEED_UP = 0.7, 0.9, 1_000
 EMBEDDER = "PaletteEmbedder (default, self-supervised)"
 EMD_TRAINED = "PaletteEmbedder(objective='emd') (EMD-distilled)"
+EMD_ARGUMENTS = {"objective": "emd", "colour_space": "lab", "batch_size": 256}
+EMD_EPOCHS = 60
 STATISTICS = "ratio-weighted colour statistics (mean, std of L*a*b*)"
 HISTOGRAM = f"weighted CIELAB histogram ({'×'.join(map(str, HISTOGRAM_BINS))} bins)"
 
@@ -197,9 +199,7 @@ class Measured:
         return self.emd_seconds / self.queries
 
 
-def fitted(
-    collection: Collection, seed: int, **arguments: object
-) -> tuple[PaletteEmbedder, float]:
+def fitted(collection: Collection, seed: int, **arguments: object) -> tuple[PaletteEmbedder, float]:
     """A PaletteEmbedder fitted on the collection's training palettes, and its fit seconds."""
     embedder = PaletteEmbedder(random_state=seed, progress=True, **arguments)
     _, fit_seconds = timed(lambda: embedder.fit(collection.train_rows))

@@ -96,8 +96,9 @@ class PaletteEmbedder(TransformerMixin, BaseEstimator):
             views with their exact EMD as targets; validated about 10 times a run, and the
             best validation is the one whose held-out palettes find their EMD neighbours
             best), for search by example that agrees with the eye. It learns from many
-            steps: give a small collection many more epochs than 10. Needs POT (``embedforge[emd]``) and palettes of colours; not with
-            ``method``; ``temperature`` and ``projection`` do not apply.
+            steps: give a small collection many more epochs than 10. Needs POT
+            (``embedforge[emd]``) and palettes of colours; not with ``method``;
+            ``temperature`` and ``projection`` do not apply.
         random_state: the seed of everything random in training (the recipe's
             ``train.seed`` and ``data.seed``: initial weights, batches, views, the held-out
             subset). An int is used as it is. ``None`` (or a ``numpy.random.RandomState``)

@@ -239,7 +239,8 @@ class Recipe(Section):
                 fitting = _losses_calling(*_PALETTE_CALLS)
                 problems.append(
                     f"loss.name {self.loss.name!r} cannot train palettes; expected a loss of two "
-                    f"views or (anchor, positive, negative): {fitting}"
+                    "views, (anchor, positive, negative) or palette pairs with their EMD: "
+                    f"{fitting}"
                 )
             elif "two_views" not in calls and self.projection is not None:
                 problems.append(

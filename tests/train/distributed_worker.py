@@ -221,6 +221,12 @@ TRAINER_RECIPES["images_memory"] = {
     "views": None,
     "train": {"epochs": 2, "batch_size": 64, "seed": 3},
 }
+# EMD distillation: every rank draws the same partners and views and solves the same exact
+# EMDs, then encodes its slice of the anchors and of the partners
+TRAINER_RECIPES["palettes_emd"] = {
+    **TRAINER_RECIPES["palettes"],
+    "loss": {"name": "emd_distillation", "near": 4},
+}
 TRAINER_RECIPES |= {
     f"palettes_{name}": {
         **TRAINER_RECIPES["palettes"],

@@ -153,6 +153,7 @@ def test_ddp_vae_task_gradient_equals_single_process_gradient(
         "images",
         "images_memory",
         "palettes",
+        "palettes_emd",
         *(f"palettes_{m}" for m in _load_worker().METHOD_SETTINGS),
     ],
 )

@@ -112,6 +112,12 @@ CASES = [
         key="loss.name",
     ),
     recipe_case(
+        "recipe: palettes kept by EMD recall without the EMD loss",
+        PALETTES + "train:\n  best_metric: emd_recall_at_10\n",
+        "train.best_metric must be one of ('view_precision_at_1',) for palettes with loss 'ntxent'",
+        key="train.best_metric",
+    ),
+    recipe_case(
         "recipe: self-supervised without the two-view loss",
         "train:\n  self_supervised: true\n",
         "train.self_supervised needs a loss of two views (barlow_twins, ntxent, vicreg)",

@@ -225,7 +225,7 @@ TRAINER_RECIPES["images_memory"] = {
 # EMDs, then encodes its slice of the anchors and of the partners
 TRAINER_RECIPES["palettes_emd"] = {
     **TRAINER_RECIPES["palettes"],
-    "loss": {"name": "emd_distillation", "near": 4},
+    "loss": {"name": "emd_distillation", "near": 6, "group": 4},
 }
 TRAINER_RECIPES |= {
     f"palettes_{name}": {

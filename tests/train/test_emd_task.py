@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from embedforge.build import build_palettes
+from embedforge.data.set_batch import SetBatch
 from embedforge.errors import UserError
 from embedforge.metrics.emd import LabPalettes, palette_emd
 from embedforge.recipe import parse_recipe
 from embedforge.train import emd_task
-from embedforge.train.emd_task import EMDPairTask, near_candidates
+from embedforge.train.emd_task import EMDPairTask, group_pairs, near_candidates
 from embedforge.train.trainer import train
 
 pytest.importorskip("ot")
@@ -23,7 +24,7 @@ def small(**train: object) -> dict:
     return {
         "data": {"source": "palettes", "size": 120, "validation_objects": 30},
         "encoder": {"name": "deep_sets", "dim": 8, "hidden": 16},
-        "loss": {"name": "emd_distillation", "near": 4},
+        "loss": {"name": "emd_distillation", "near": 6, "group": 4},
         "train": {"epochs": 2, "batch_size": 32, "seed": 3, **train},
     }
 
@@ -45,6 +46,16 @@ def test_near_candidates_are_the_nearest_others_by_colour_statistics() -> None:
         assert set(candidates[i].tolist()) == set(np.argsort(distances, kind="stable")[:5])
 
 
+def test_group_pairs_are_every_pair_in_a_group_and_one_across() -> None:
+    first, second = group_pairs(3, 4, 12, CPU)
+    pairs = set(zip(first.tolist(), second.tolist(), strict=True))
+    inside = {(g * 4 + i, g * 4 + j) for g in range(3) for i in range(4) for j in range(i + 1, 4)}
+    across = {(r, (r + 4) % 12) for r in range(12)}
+    assert pairs == inside | across and len(first) == len(inside) + len(across)
+    cut = group_pairs(3, 4, 10, CPU)  # rows cut for the ranks: no pair reaches past them
+    assert max(cut[0].max(), cut[1].max()) < 10
+
+
 def test_targets_are_the_exact_emd_of_the_views_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
     task = task_of(small())
     seen = {}
@@ -56,39 +67,44 @@ def test_targets_are_the_exact_emd_of_the_views_encoded(monkeypatch: pytest.Monk
     monkeypatch.setattr(task, "loss_fn", spy)
     encoded = []
 
-    def encode(model: torch.nn.Module, sets: object) -> torch.Tensor:
+    def encode(model: torch.nn.Module, sets: SetBatch) -> torch.Tensor:
         encoded.append(sets)
         return model(sets.values, sets.mask)
 
     monkeypatch.setattr(emd_task, "encode_global", encode)
-    anchors = next(iter(task.batches(0)))
-    task.batch_loss(anchors, torch.Generator().manual_seed(0))
-    first, second = encoded  # B anchor views, then 2B partner views (near, then random)
-    assert len(first) == len(anchors) and len(second) == 2 * len(anchors)
-    lab_first = LabPalettes.from_sets(first, task.feature_names)
-    lab_second = LabPalettes.from_sets(second, task.feature_names)
-    for j in (0, 5, len(anchors), 2 * len(anchors) - 1):
-        expected = palette_emd(*lab_first.palette(j % len(anchors)), *lab_second.palette(j))
-        assert seen["emd"][j].item() == pytest.approx(expected, rel=1e-5)
-    assert seen["first"].shape == seen["second"].shape == (2 * len(anchors), 8)
+    seeds = next(iter(task.batches(0)))
+    assert len(seeds) == task.groups == 32 // 4  # batch 32 in near groups of loss.group 4
+    task.batch_loss(seeds, torch.Generator().manual_seed(0))
+    (views,) = encoded  # the batch's views, encoded once
+    assert len(views) == task.batch_size == 32
+    lab = LabPalettes.from_sets(views, task.feature_names)
+    first, second = task.pairs
+    for p in (0, 5, len(first) - 1):
+        i, j = int(first[p]), int(second[p])
+        assert seen["emd"][p].item() == pytest.approx(
+            palette_emd(*lab.palette(i), *lab.palette(j)), rel=1e-5
+        )
+    assert seen["first"].shape == seen["second"].shape == (len(first), 8)
 
 
-def test_near_partners_come_from_the_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_group_is_its_seed_and_distinct_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
     task = task_of(small())
     drawn = []
     monkeypatch.setattr(task, "_sets", lambda index: drawn.append(index) or task.train_sets[index])
-    monkeypatch.setattr(task, "_paired_emd", lambda first, second: torch.zeros(len(second)))
-    anchors = next(iter(task.batches(0)))
-    task.batch_loss(anchors, torch.Generator().manual_seed(0))
-    near = drawn[1][: len(anchors)]
-    for anchor, partner in zip(anchors.tolist(), near.tolist(), strict=True):
-        assert partner in task.candidates[anchor].tolist()
+    monkeypatch.setattr(task, "_paired_emd", lambda first, second: torch.zeros(len(first)))
+    seeds = next(iter(task.batches(0)))
+    task.batch_loss(seeds, torch.Generator().manual_seed(0))
+    groups = drawn[0].reshape(len(seeds), task.group)
+    assert groups[:, 0].tolist() == seeds.tolist()
+    for seed, others in zip(seeds.tolist(), groups[:, 1:].tolist(), strict=True):
+        assert len(set(others)) == len(others)
+        assert set(others) <= set(task.candidates[seed].tolist())
 
 
 def test_batch_loss_is_reproducible_from_the_generator() -> None:
     task = task_of(small())
-    anchors = next(iter(task.batches(0)))
-    values = [task.batch_loss(anchors, torch.Generator().manual_seed(7)) for _ in range(2)]
+    seeds = next(iter(task.batches(0)))
+    values = [task.batch_loss(seeds, torch.Generator().manual_seed(7)) for _ in range(2)]
     assert values[0].item() == values[1].item() and torch.isfinite(values[0])
 
 
@@ -111,6 +127,11 @@ def test_training_lowers_the_loss_and_keeps_the_best_emd_recall(tmp_path: Path) 
     assert losses[-1] < losses[0]
     recalls = [epoch["emd_recall_at_10"] for epoch in result.history]
     assert result.best_value == max(recalls) and result.best_epoch == int(np.argmax(recalls))
+
+
+def test_a_batch_too_small_for_two_groups_is_refused() -> None:
+    with pytest.raises(UserError, match=r"fewer than 2 near groups of loss\.group 4"):
+        task_of({**small(), "train": {"batch_size": 7, "seed": 3}})
 
 
 def test_recipes_default_to_emd_recall_and_refuse_what_does_not_fit() -> None:

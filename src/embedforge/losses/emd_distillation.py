@@ -64,8 +64,8 @@ class EMDDistillationLoss(nn.Module):
 
 
 class EMDDistillationConfig(LossConfig):
-    """EMD distillation for palettes: each batch's palettes paired with a near palette (by
-    colour statistics) and a random one, the pairs' exact EMD as targets."""
+    """EMD distillation for palettes: batches of near groups (by colour statistics), every
+    pair in a group and one random pair per palette, the pairs' exact EMD as targets."""
 
     calls: ClassVar[frozenset[Call]] = frozenset({"palette_pairs"})
     name: Literal["emd_distillation"] = "emd_distillation"
@@ -76,13 +76,17 @@ class EMDDistillationConfig(LossConfig):
     near: int = Field(
         32,
         ge=1,
-        description="candidate near partners per palette: its nearest training palettes by "
+        description="candidates for a palette's near group: its nearest training palettes by "
         "ratio-weighted CIELAB mean and standard deviation",
+    )
+    group: int = Field(
+        8, ge=2, description="palettes per near group (a seed and group - 1 of its candidates)"
     )
 
     def options(self) -> dict[str, float]:
-        """The loss's own arguments (``near`` is the pairing's, read by the task)."""
-        return self.model_dump(exclude={"name", "near"})
+        """The loss's own arguments (``near`` and ``group`` are the batches', read by the
+        task)."""
+        return self.model_dump(exclude={"name", "near", "group"})
 
 
 @LOSSES.register(EMDDistillationConfig)

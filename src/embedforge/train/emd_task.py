@@ -2,19 +2,19 @@
 
 The loss (:mod:`embedforge.losses.emd_distillation`; Courty, Flamary & Ducoffe, ICLR 2018)
 needs pairs of palettes with their exact Earth Mover's Distance in CIELAB
-(:mod:`embedforge.metrics.emd`). Every pair of a batch would cost B² linear programmes, so
-each palette of a batch (the anchor) is paired with two partners:
+(:mod:`embedforge.metrics.emd`). Every pair of a batch would cost B² linear programmes, and
+random pairs are almost never near, where search by example is decided. So a batch is made
+of **near groups**: each of ``batch_size / loss.group`` seed palettes (every training palette
+seeds one group an epoch) with ``group - 1`` others drawn from its ``loss.near`` nearest
+training palettes by ratio-weighted CIELAB mean and standard deviation
+(:meth:`~embedforge.metrics.emd.LabPalettes.statistics`, a cheap stand-in for its EMD
+neighbours, found once). The pairs are every pair inside a group (the fine order among near
+palettes) and each palette with the one at the same place in the next group (a random pair:
+the far distances), ``batch_size · (group + 1) / 2`` pairs for ``batch_size`` encodings.
 
-* a **near** partner, drawn from its ``loss.near`` nearest training palettes by ratio-weighted
-  CIELAB mean and standard deviation (:meth:`~embedforge.metrics.emd.LabPalettes.statistics`,
-  a cheap stand-in for its EMD neighbours, found once): search by example is decided among
-  near palettes, and random pairs are almost never near;
-* a **random** partner from all the training palettes, so the far distances are learnt too.
-
-Both sides go through the palette views (:mod:`embedforge.views.set_views`; one view of each
-anchor serves both of its pairs) and the targets are the exact EMD between the views as they
-are encoded, so every step sees new palettes and new pairs with exact targets (about 0.1 ms
-a solve, small next to the forward pass).
+The palettes go through the palette views (:mod:`embedforge.views.set_views`) and the targets
+are the exact EMD between the views as they are encoded, so every step sees new palettes
+and new pairs with exact targets (about 0.1 ms a solve, small next to the forward pass).
 
 Validation: the held-out objects are split once, by a fixed seed, into queries (at most
 :data:`VALIDATION_QUERIES`) and a collection; their exact EMDs are solved once, and every
@@ -52,6 +52,7 @@ from embedforge.metrics.emd_agreement import emd_spearman, recall_at_k_of_emd_ne
 from embedforge.metrics.knn import knn_search
 from embedforge.metrics.view_matching import VALIDATION_SEED, view_matching
 from embedforge.recipe import Recipe
+from embedforge.train.distributed import world_size
 from embedforge.train.set_task import SetTask, encode_global
 from embedforge.train.task import rank_slice, shuffled_batches
 
@@ -59,6 +60,23 @@ VALIDATION_QUERIES = 100
 """Held-out palettes that query the rest of the held-out ones in validation (at most half of
 them): 100 × 900 exact EMDs for the default 1,000 held-out objects, about 10 s, solved once."""
 VALIDATION_K = 10
+
+
+def group_pairs(groups: int, group: int, rows: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """``(first, second)`` rows of a batch of ``groups`` consecutive near groups of ``group``
+    palettes (cut to its first ``rows``): every pair inside a group, then every palette with
+    the one at the same place in the next group (the last group with the first).
+
+    >>> [pair.tolist() for pair in group_pairs(2, 3, 6, torch.device("cpu"))]
+    [[0, 0, 1, 3, 3, 4, 0, 1, 2, 3, 4, 5], [1, 2, 2, 4, 5, 5, 3, 4, 5, 0, 1, 2]]
+    """
+    inside = torch.triu_indices(group, group, offset=1)  # (2, group·(group-1)/2)
+    offsets = torch.arange(groups)[:, None] * group  # (groups, 1)
+    near = [(offsets + inside[i]).reshape(-1) for i in (0, 1)]
+    rows_ = torch.arange(groups * group)
+    first, second = torch.cat([near[0], rows_]), torch.cat([near[1], (rows_ + group) % len(rows_)])
+    kept = (first < rows) & (second < rows)
+    return first[kept].to(device), second[kept].to(device)
 
 
 def near_candidates(palettes: LabPalettes, near: int) -> Tensor:
@@ -107,30 +125,34 @@ class EMDPairTask(SetTask):
         self.candidates = near_candidates(
             LabPalettes.from_sets(self.train_sets, self.feature_names), recipe.loss.near
         ).to(device)  # (n_train, near)
+        self.group = min(recipe.loss.group, self.candidates.shape[1] + 1)
+        self.groups = self.batch_size // self.group
+        if self.groups < 2:
+            raise UserError(
+                f"train.batch_size {self.batch_size} holds fewer than 2 near groups of "
+                f"loss.group {self.group}; expected batch_size >= {2 * self.group}"
+            )
+        self.batch_size = self.groups * self.group
+        self.batch_size -= self.batch_size % world_size()  # ranks encode equal slices
+        self.pairs = group_pairs(self.groups, self.group, self.batch_size, device)
         self._validation_pairs()
 
-    def batches(self, epoch: int) -> Iterator[Tensor]:
-        """The epoch's global batches of anchors (indices into the training palettes)."""
-        count = len(self.train_index)
-        yield from shuffled_batches(count, self.batch_size, seed=self.seed, epoch=epoch)
+    def num_batches(self) -> int:
+        return len(self.train_index) // self.groups  # every palette seeds a group an epoch
 
-    def batch_loss(self, anchors: Tensor, generator: torch.Generator) -> Tensor:
-        """The loss of the anchors' views against their near and random partners' views."""
-        anchors = anchors.to(self.device)
-        device = self.candidates.device
-        pick = torch.randint(
-            self.candidates.shape[1], anchors.shape, generator=generator, device=device
-        )
-        near = self.candidates[anchors, pick]  # (B,)
-        random = torch.randint(
-            len(self.train_index), anchors.shape, generator=generator, device=device
-        )  # (B,)
-        first = self.views(self._sets(anchors), generator)  # B sets
-        second = self.views(self._sets(torch.cat([near, random])), generator)  # 2B sets
-        emd = self._paired_emd(first[torch.arange(len(anchors)).repeat(2)], second)  # (2B,)
-        z1 = encode_global(self.model, rank_slice(first))  # (B, D)
-        z2 = encode_global(self.model, rank_slice(second))  # (2B, D)
-        return in_float32(self.loss_fn, z1.repeat(2, 1), z2, emd)
+    def batches(self, epoch: int) -> Iterator[Tensor]:
+        """The epoch's global batches of group seeds (indices into the training palettes)."""
+        count = len(self.train_index)
+        yield from shuffled_batches(count, self.groups, seed=self.seed, epoch=epoch)
+
+    def batch_loss(self, seeds: Tensor, generator: torch.Generator) -> Tensor:
+        """The loss of the pairs of the seeds' near groups, on their views."""
+        members = self._groups(seeds.to(self.device), generator)  # (batch_size,)
+        views = self.views(self._sets(members), generator)
+        first, second = self.pairs  # (pairs,) each: rows of the batch
+        emd = self._paired_emd(views[first.cpu()], views[second.cpu()])  # (pairs,)
+        z = encode_global(self.model, rank_slice(views))  # (batch_size, D)
+        return in_float32(self.loss_fn, z[first], z[second], emd)
 
     def validate(self) -> dict[str, float]:
         metrics = view_matching(self.model, self.views, self.validation_sets, self.device, None)
@@ -155,6 +177,13 @@ class EMDPairTask(SetTask):
             ),
             "validation_loss": loss.item(),
         }
+
+    def _groups(self, seeds: Tensor, generator: torch.Generator) -> Tensor:
+        """``(batch_size,)``: group after group, each seed and then ``group - 1`` of its
+        candidates drawn without replacement (the last rows cut to a multiple of the ranks)."""
+        keys = torch.rand(self.candidates[seeds].shape, generator=generator, device=seeds.device)
+        others = self.candidates[seeds].gather(1, keys.argsort(dim=1)[:, : self.group - 1])
+        return torch.cat([seeds[:, None], others], dim=1).reshape(-1)[: self.batch_size]
 
     def _sets(self, index: Tensor) -> SetBatch:
         return trim_padding(self.train_sets[index.cpu()]).to(self.device)

@@ -61,7 +61,7 @@ TARGET_RECALL, TARGET_RHO, TARGET_SPEED_UP = 0.7, 0.9, 1_000
 EMBEDDER = "PaletteEmbedder (default, self-supervised)"
 EMD_TRAINED = "PaletteEmbedder(objective='emd') (EMD-distilled)"
 EMD_ARGUMENTS = {"objective": "emd", "colour_space": "lab", "batch_size": 256}
-EMD_EPOCHS = 60
+EMD_EPOCHS = 16
 STATISTICS = "ratio-weighted colour statistics (mean, std of L*a*b*)"
 HISTOGRAM = f"weighted CIELAB histogram ({'×'.join(map(str, HISTOGRAM_BINS))} bins)"
 

@@ -1,12 +1,14 @@
 """``embed --engine ray``: on a local Ray, the same embeddings as the single-process path,
 row for row by id, with the ids as written; and what it refuses before writing anything."""
 
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from embedforge.cli import main
@@ -14,7 +16,7 @@ from embedforge.data.synthetic_palettes import synthetic_palettes
 from embedforge.embed import embed_file
 from embedforge.errors import UserError
 from embedforge.files.markers import MARKER
-from embedforge.ray_embed import embed_with_ray
+from embedforge.ray_embed import PartEmbedder, embed_with_ray
 
 ODD_IDS = ["007", " spaced ", 'a,"quoted",id', "ünïcödé", "NA", "1e3", "tab\there"]
 """Text ids a number parser or a CSV writer would change."""
@@ -183,3 +185,34 @@ def test_a_folder_of_the_users_is_refused_and_kept(
         embed_with_ray(run_dir, csv_parts, mine)
     assert [path.name for path in mine.iterdir()] == ["notes.txt"]
     assert (mine / "notes.txt").read_text() == "my notes\n"
+
+
+def test_an_actor_on_the_onnx_backend_gives_the_torch_actors_vectors(
+    run_dir: Path, csv_parts: Path, tmp_path: Path
+) -> None:
+    """The actor's work without Ray: ``--backend onnx`` swaps only the model."""
+    pytest.importorskip("onnxruntime")
+    from embedforge.export import export_run
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    export_run(run)
+    batch = pa.table({"path": [str(csv_parts / "part-0.csv")]})
+    (torch_table,) = PartEmbedder(str(run), "torch", None, 1 << 17)(batch)
+    (onnx_table,) = PartEmbedder(str(run), "onnx", None, 1 << 17)(batch)
+    assert torch_table.column(0).equals(onnx_table.column(0))
+    np.testing.assert_allclose(
+        onnx_table.drop_columns(["object_id"]).to_pandas(),
+        torch_table.drop_columns(["object_id"]).to_pandas(),
+        atol=1e-5,
+        rtol=0,
+    )
+
+
+def test_an_image_run_is_refused_before_ray_starts(
+    reid_run: Path, reid_folder: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("ray")
+    with pytest.raises(UserError, match=r"an image run; --engine ray embeds palette tables"):
+        embed_with_ray(reid_run, reid_folder / "images", tmp_path / "ray")
+    assert not (tmp_path / "ray").exists()

@@ -13,7 +13,7 @@ from embedforge.extras import require
 
 OPTIONAL = (
     "matplotlib", "umap", "pynndescent", "numba", "tensorboard", "faiss", "timm", "onnx",
-    "onnxruntime", "onnxscript", "ot",
+    "onnxruntime", "onnxscript", "ot", "ray",
 )  # fmt: skip
 """The packages that only extras install (and umap's own heavy dependencies)."""
 CORE_MODULES = (
@@ -26,6 +26,7 @@ CORE_MODULES = (
     "embedforge.quickstart",
     "embedforge.embed",  # embed --backend onnx and export import onnx(runtime) when they run
     "embedforge.export",
+    "embedforge.ray_embed",  # embed --engine ray imports ray when it runs
     "embedforge.cli",
 )
 

@@ -29,6 +29,25 @@ def _run_train(args: argparse.Namespace) -> None:
 
 
 def _run_embed(args: argparse.Namespace) -> None:
+    if args.engine == "ray":
+        from embedforge.ray_embed import embed_with_ray
+
+        embed_with_ray(
+            args.run_dir,
+            args.data,
+            args.out,
+            address=args.address,
+            workers=args.workers,
+            backend=args.backend,
+            device=args.device,
+            chunk_rows=args.chunk_rows,
+            overwrite=args.overwrite,
+        )
+        return
+    if args.workers is not None or args.address is not None:
+        raise UserError(
+            "--workers and --address are options of --engine ray; add --engine ray, or drop them"
+        )
     from embedforge.embed import embed_file
 
     embed_file(
@@ -213,7 +232,24 @@ def build_parser() -> argparse.ArgumentParser:
         "data", nargs="?", help="palette table (CSV or Parquet); omit to embed the run's own "
         "training and held-out items (image runs)",
     )  # fmt: skip
-    embed.add_argument("--out", required=True, help="output file: .parquet or .csv")
+    embed.add_argument(
+        "--out", required=True,
+        help="output file: .parquet or .csv; with --engine ray, a folder of Parquet part files",
+    )  # fmt: skip
+    embed.add_argument(
+        "--engine", choices=("local", "ray"), default="local",
+        help="local (default): this process; ray: a Ray Data job, one part file of DATA per "
+        "task, on a pool of actors that each load the run once (pip install embedforge[ray])",
+    )  # fmt: skip
+    embed.add_argument(
+        "--address", default=None, metavar="ADDR",
+        help="--engine ray: the Ray cluster to join ('auto' in 'ray job submit'); default: "
+        "start a local Ray",
+    )  # fmt: skip
+    embed.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="--engine ray: actors, one CPU each (default: one per part file, at most one per CPU)",
+    )  # fmt: skip
     embed.add_argument(
         "--chunk-rows", type=int, default=None, metavar="N",
         help="palette table rows read at a time; memory follows it (default 131072)",

@@ -32,7 +32,7 @@ from torch import nn
 from embedforge.build import build_palettes, build_set_encoder
 from embedforge.data.palette_source import palette_spec
 from embedforge.data.palette_stream import DEFAULT_CHUNK_ROWS, stream_palettes
-from embedforge.data.palettes import PALETTE_COLUMNS
+from embedforge.data.palettes import PALETTE_COLUMNS, Palettes
 from embedforge.data.prefetch import prefetch
 from embedforge.data.source import SetDataConfig
 from embedforge.devices import DeviceChoice, resolve_device
@@ -127,23 +127,34 @@ class PaletteRun:
         chunks = stream_palettes(source, palette_spec(self.recipe.data), chunk_rows=chunk_rows)
         first = next(chunks)
         device = torch.device(device)
-        model = self.model.to(device)
+        self.model.to(device)
 
         def frames() -> Iterator[pd.DataFrame]:
             bar = progress_bar(None, show=progress, desc="embedding", unit=" rows", unit_scale=True)
             with bar:
                 for palettes in chain([first], prefetch(chunks)):
-                    yield self._frame(
-                        palettes.ids, embed_sets(model, palettes.sets, device, batch=batch_size)
-                    )
+                    yield self.embed_palettes(palettes, device=device, batch_size=batch_size)
                     bar.update(palettes.num_rows)
                     trim_heap()  # resident memory stays that of a chunk (see embedforge.heap)
 
         return frames()
 
+    def embed_palettes(
+        self, palettes: Palettes, *, device: torch.device, batch_size: int = 1024
+    ) -> pd.DataFrame:
+        """Frames as :meth:`embed` returns, for palettes already read (a chunk of a stream),
+        in their order; the model must already be on ``device``."""
+        vectors = embed_sets(self.model, palettes.sets, device, batch=batch_size)
+        return self._frame(palettes.ids, vectors)
+
+    @property
+    def id_column(self) -> str:
+        """The name of the output's id column: the table's, as the recipe reads it."""
+        return self.recipe.data.id_column or PALETTE_COLUMNS[-1]
+
     def _frame(self, ids: np.ndarray, vectors: torch.Tensor) -> pd.DataFrame:
         columns = [f"emb_{i}" for i in range(vectors.shape[1])]
-        index = pd.Index(ids, name=self.recipe.data.id_column or PALETTE_COLUMNS[-1])
+        index = pd.Index(ids, name=self.id_column)
         return pd.DataFrame(vectors.numpy(), index=index, columns=columns)
 
 

@@ -55,6 +55,18 @@ def test_our_folder_needs_overwrite_and_may_hold_only_our_entries(tmp_path: Path
     assert prepare_folder(folder, KIND, reuse=True) == "ours"  # continuing touches nothing
 
 
+def test_a_kinds_patterns_name_entries_it_may_replace(tmp_path: Path) -> None:
+    """Part files whose number is not fixed are ours by pattern; anything else is not."""
+    kind = FolderKind("embeddings", frozenset(), ("part-*.parquet",))
+    folder = tmp_path / "embeddings"
+    write_marker(folder, kind)
+    (folder / "part-0a_000001.parquet").write_bytes(b"")
+    assert prepare_folder(folder, kind, overwrite=True) == "ours"
+    (folder / "mine.parquet").write_bytes(b"")
+    with pytest.raises(UserError, match=r"did not write \(mine.parquet\)"):
+        prepare_folder(folder, kind, overwrite=True)
+
+
 def test_another_kind_and_a_broken_marker_are_refused(tmp_path: Path) -> None:
     write_marker(tmp_path / "run", FolderKind("run", frozenset()))
     with pytest.raises(UserError, match="is an embedforge run folder, not a index folder"):

@@ -12,6 +12,7 @@ from embedforge.bad_inputs.case import Case, Make, Place, steps
 from embedforge.embed import check_output_path, embed_file
 from embedforge.evaluate.report import write_report
 from embedforge.quickstart import run_quickstart
+from embedforge.ray_embed import embed_with_ray
 from embedforge.recipe import load_recipe
 from embedforge.search import Searcher
 from embedforge.train.trainer import train
@@ -117,6 +118,40 @@ CASES = [
         ),
         expected="choose a new or empty folder for the search",
         path="mine",
+    ),
+    Case(
+        "embed --engine ray --out a user's non-empty folder",
+        make=steps(_run, _table, _users_folder),
+        argv=lambda at: [
+            "embed",
+            at("run"),
+            at("palette.csv"),
+            "--out",
+            at("mine"),
+            "--engine",
+            "ray",
+        ],
+        call=lambda at: embed_with_ray(at("run"), at("palette.csv"), at("mine")),
+        expected="choose a new or empty folder for the embeddings",
+        path="mine",
+    ),
+    Case(
+        "embed --engine ray with --workers 0",
+        make=steps(_run, _table),
+        argv=lambda at: [
+            "embed",
+            at("run"),
+            at("palette.csv"),
+            "--out",
+            at("out"),
+            "--engine",
+            "ray",
+            "--workers",
+            "0",
+        ],
+        call=lambda at: embed_with_ray(at("run"), at("palette.csv"), at("out"), workers=0),
+        expected="expected at least 1 Ray actor",
+        key="--workers",
     ),
     Case(
         "quickstart --out a user's non-empty folder",

@@ -20,6 +20,7 @@ Objects come in the order they first appear: file by file, row by row.
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -63,17 +64,78 @@ def stream_palettes(
     >>> [p.ids.tolist() for p in stream_palettes(path, PaletteSpec(), chunk_rows=2)]
     [['b'], ['a', 'c']]
     """
+    check_chunk_rows(chunk_rows)
+    seen, layout = SeenIds(), None
+    for path in part_files(Path(source)):
+        for palettes in stream_file(path, spec, chunk_rows=chunk_rows, seen=seen, layout=layout):
+            layout = layout or PartLayout.of(palettes)
+            yield palettes
+
+
+def check_chunk_rows(chunk_rows: int) -> None:
+    """Refuse a chunk size below one row."""
     if chunk_rows < 1:
         raise UserError(f"chunk_rows must be at least 1, got {chunk_rows}")
-    seen, first = SeenIds(), None
-    for path in part_files(Path(source)):
-        for table, palettes in _file_palettes(path, spec, chunk_rows):
-            first = first or palettes
-            _check_like_first(table, palettes, first)
-            repeated = seen.add(palettes.ids)
-            if repeated.any():
-                raise _came_back(table, palettes.ids[int(np.argmax(repeated))], spec)
-            yield palettes
+
+
+@dataclass(frozen=True)
+class PartLayout:
+    """What every part file of a table must share with the first one: the features its
+    columns give and the type of its ids (so the output has one schema).
+
+    >>> import pandas as pd
+    >>> from embedforge.data.palettes import read_palettes
+    >>> frame = pd.DataFrame({"object_id": [7], "percentage": [100], "hex": ["#ffffff"]})
+    >>> PartLayout.of(read_palettes(frame))
+    PartLayout(feature_names=('weight', 'r', 'g', 'b'), id_dtype=dtype('int64'))
+    """
+
+    feature_names: tuple[str, ...]
+    id_dtype: np.dtype
+
+    @classmethod
+    def of(cls, palettes: Palettes) -> "PartLayout":
+        """The layout of ``palettes`` (a first chunk)."""
+        return cls(palettes.feature_names, palettes.ids.dtype)
+
+    def check(self, table: PaletteTable, palettes: Palettes) -> None:
+        """Refuse a chunk whose features or id type differ from this layout's."""
+        if palettes.feature_names != self.feature_names:
+            raise UserError(
+                f"{table.label}: its columns give the features "
+                f"{', '.join(palettes.feature_names)}; the first file's give "
+                f"{', '.join(self.feature_names)}; expected every part file in one layout"
+            )
+        if palettes.ids.dtype.kind != self.id_dtype.kind:
+            raise UserError(
+                f"{table.label}: ids of type {palettes.ids.dtype}, the first file's are "
+                f"{self.id_dtype}; expected one id type in every part file"
+            )
+
+
+def stream_file(
+    path: Path,
+    spec: PaletteSpec,
+    *,
+    chunk_rows: int,
+    seen: SeenIds,
+    layout: PartLayout | None = None,
+) -> Iterator[Palettes]:
+    """One part file's palettes a chunk at a time: each chunk checked against ``layout``
+    (the first file's; None: this file's first chunk), its ids recorded in ``seen`` and
+    refused if one was there already.
+
+    :func:`stream_palettes` calls it file by file with one ``seen``; a worker that is given
+    whole part files (``embedforge embed --engine ray``) calls it with a ``seen`` per file.
+    """
+    check_chunk_rows(chunk_rows)
+    for table, palettes in _file_palettes(path, spec, chunk_rows):
+        layout = layout or PartLayout.of(palettes)
+        layout.check(table, palettes)
+        repeated = seen.add(palettes.ids)
+        if repeated.any():
+            raise _came_back(table, palettes.ids[int(np.argmax(repeated))], spec)
+        yield palettes
 
 
 def _file_palettes(
@@ -107,21 +169,6 @@ def _last_object_start(table: PaletteTable, column: str) -> int:
     other = (ids != ids.iloc[-1]).to_numpy(dtype=bool, na_value=True)  # (rows,)
     before = np.flatnonzero(other)
     return int(before[-1]) + 1 if len(before) else 0
-
-
-def _check_like_first(table: PaletteTable, palettes: Palettes, first: Palettes) -> None:
-    """Refuse a part file whose features or id type differ from the first file's."""
-    if palettes.feature_names != first.feature_names:
-        raise UserError(
-            f"{table.label}: its columns give the features {', '.join(palettes.feature_names)}; "
-            f"the first file's give {', '.join(first.feature_names)}; expected every part "
-            "file in one layout"
-        )
-    if palettes.ids.dtype.kind != first.ids.dtype.kind:
-        raise UserError(
-            f"{table.label}: ids of type {palettes.ids.dtype}, the first file's are "
-            f"{first.ids.dtype}; expected one id type in every part file"
-        )
 
 
 def _came_back(table: PaletteTable, object_id: object, spec: PaletteSpec) -> UserError:

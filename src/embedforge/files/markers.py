@@ -17,6 +17,7 @@ The check happens before any work, so a refusal leaves every file as it was.
 import json
 import shutil
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 
@@ -30,15 +31,23 @@ FORMAT = "embedforge-folder"
 
 @dataclass(frozen=True)
 class FolderKind:
-    """A kind of folder the tool writes, and the top-level entries its writers create.
+    """A kind of folder the tool writes, and the top-level entries its writers create: by
+    name, or by a name pattern (``patterns``, for part files whose number is not fixed).
 
     >>> kind = FolderKind("index", frozenset({"meta.json", "ids.json"}))
     >>> kind.name, "meta.json" in kind.entries
     ('index', True)
+    >>> FolderKind("embeddings", frozenset(), ("part-*.parquet",)).owns("part-000001.parquet")
+    True
     """
 
     name: str
     entries: frozenset[str]
+    patterns: tuple[str, ...] = ()
+
+    def owns(self, name: str) -> bool:
+        """Whether a top-level entry called ``name`` is one this kind's writers create."""
+        return name in self.entries or any(fnmatchcase(name, p) for p in self.patterns)
 
 
 def _listing(names: list[str]) -> str:
@@ -101,7 +110,7 @@ def prepare_folder(
         return "ours"
     if not overwrite:
         raise UserError(f"{folder}: already holds an embedforge {kind.name}; {hint}")
-    foreign = [name for name in entries if name != MARKER and name not in kind.entries]
+    foreign = [name for name in entries if name != MARKER and not kind.owns(name)]
     if foreign:
         raise UserError(
             f"{folder}: holds files embedforge did not write ({_listing(foreign)}); "

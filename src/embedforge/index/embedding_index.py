@@ -72,6 +72,7 @@ from embedforge.files.atomic import staged_folder
 from embedforge.files.file_sha256 import file_sha256
 from embedforge.files.markers import FolderKind, prepare_folder, write_marker
 from embedforge.finite import require_finite
+from embedforge.index.checked_files import check_sha256, read_json
 from embedforge.metrics.knn import default_chunk_size, knn_search
 
 Metric = Literal["l2", "inner_product"]
@@ -373,8 +374,8 @@ class EmbeddingIndex:
             raise UserError(f"{directory} holds a FAISS index; {INSTALL_HINT}")
 
         ids_path = directory / "ids.json"
-        _check_sha256(ids_path, meta, BUILD_AGAIN_HINT)
-        raw_ids = _read_json(ids_path)
+        check_sha256(ids_path, meta.sha256, BUILD_AGAIN_HINT)
+        raw_ids = read_json(ids_path)
         try:
             ids = _as_ids(raw_ids)
         except ValueError as error:
@@ -397,7 +398,7 @@ class EmbeddingIndex:
             )
 
         path = directory / "index.faiss"
-        _check_sha256(path, meta, REBUILD_HINT)  # before faiss's C++ parser ever sees it
+        check_sha256(path, meta.sha256, REBUILD_HINT)  # before faiss's C++ parser ever sees it
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as error:
@@ -492,18 +493,9 @@ def _as_ids(values: Any) -> np.ndarray:
     raise ValueError("ids must be a flat list of all strings or all integers")
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path} is missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"{path} is not valid JSON ({error})") from None
-
-
 def _read_meta(path: Path) -> _Meta:
     """meta.json, checked: this format and version, known values, the kind's parameters."""
-    meta = _read_json(path)
+    meta = read_json(path)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise UserError(f"{path} is not an embedforge index description")
     version = meta.get("version")
@@ -540,31 +532,9 @@ def _read_meta(path: Path) -> _Meta:
     return _Meta(metric, kind, backend, dim, count, params, sha256)
 
 
-def _check_sha256(path: Path, meta: _Meta, hint: str) -> None:
-    """Refuse ``path`` unless its sha256 (hashed streaming) is the one meta.json records.
-
-    Called before anything parses the file, so a changed or swapped file never reaches a
-    parser; ``hint`` says what to do instead.
-    """
-    if not path.is_file():
-        raise UserError(f"{path} is missing")
-    try:
-        found = file_sha256(path)
-    except OSError as error:
-        raise UserError(f"{path} cannot be read ({error})") from None
-    expected = meta.sha256.get(path.name)
-    if found == expected:
-        return
-    recorded = f"records {expected[:12]}" if isinstance(expected, str) else "records no sha256"
-    raise UserError(
-        f"{path}: its sha256 is {found[:12]}, but meta.json {recorded} for it: the folder was "
-        f"changed after it was saved, or comes from elsewhere; {hint}"
-    )
-
-
 def _read_vectors(path: Path, meta: _Meta, *, mmap: bool) -> np.ndarray:
     """embeddings.npy, hash-checked, as float32 (count, dim); never unpickled."""
-    _check_sha256(path, meta, BUILD_AGAIN_HINT)
+    check_sha256(path, meta.sha256, BUILD_AGAIN_HINT)
     try:
         vectors = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except (OSError, ValueError) as error:

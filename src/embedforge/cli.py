@@ -106,7 +106,7 @@ def _run_list(args: argparse.Namespace) -> None:
     print(describe(args.stages))
 
 
-IVFPQ_OPTIONS = ("shards", "nlist", "nprobe", "pq_m", "rerank", "train_size")
+IVFPQ_OPTIONS = ("shards", "nlist", "nprobe", "pq_m", "rerank", "train_size", "target_recall")
 
 
 def _run_index_build(args: argparse.Namespace) -> None:
@@ -366,8 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
     ivfpq.add_argument("--shards", type=int, help="shards added one at a time (default 1)")
     ivfpq.add_argument("--nlist", type=int, help="inverted lists (default round(sqrt(n)))")
     ivfpq.add_argument(
-        "--nprobe", type=int, help="lists visited per query, recorded (default max(8, nlist/16))"
-    )
+        "--nprobe", type=int,
+        help="lists visited per query, recorded (default: the fewest reaching --target-recall)",
+    )  # fmt: skip
+    ivfpq.add_argument(
+        "--target-recall", type=float,
+        help="recall@10 against exact search, measured on 256 of the table's rows, that the "
+        "default nprobe must reach (default 0.95)",
+    )  # fmt: skip
     ivfpq.add_argument(
         "--pq-m", type=int, help="PQ sub-quantisers, a divisor of the dimension (default ~dim/4)"
     )

@@ -49,6 +49,11 @@ class EmbeddingParts:
     def count(self) -> int:
         return sum(self.rows)
 
+    @property
+    def source(self) -> Path:
+        """The table, for messages: its file, or the folder of its part files."""
+        return self.files[0] if len(self.files) == 1 else self.files[0].parent
+
 
 @dataclass(frozen=True)
 class Shard:

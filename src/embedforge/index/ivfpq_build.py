@@ -160,6 +160,12 @@ def resolve_params(
     """The build's parameters, defaults filled in and each checked against the table; a
     given ``nprobe`` is checked here and recorded after the calibration measured it."""
     count, dim = parts.count, parts.dim
+    if count < 1 << PQ_BITS:
+        raise UserError(
+            f"{parts.source}: {count} rows; "
+            f"IVF-PQ trains {1 << PQ_BITS} centroids per sub-quantiser and needs at least that "
+            "many rows: use --kind flat (exact) for a collection this small"
+        )
     shard_bounds(count, shards)  # checks 1 <= shards <= count
     nlist = default_nlist(count) if nlist is None else nlist
     if not 1 <= nlist <= count:

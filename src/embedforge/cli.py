@@ -371,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     ivfpq.add_argument(
         "--target-recall", type=float,
-        help="recall@10 against exact search, measured on 256 of the table's rows, that the "
+        help="recall@10 against exact search, measured on 1,000 of the table's rows, that the "
         "default nprobe must reach (default 0.95)",
     )  # fmt: skip
     ivfpq.add_argument(

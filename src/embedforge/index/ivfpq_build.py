@@ -92,7 +92,8 @@ def build_ivfpq(
         rerank: candidates per neighbour re-ranked exactly (0: PQ distances only).
         train_size: rows sampled for training (:func:`default_train_size`).
         target_recall: the recall@10 the chosen nprobe must reach, measured against exact
-            search for 256 rows of the table (their own row left out).
+            search for 1,000 rows of the table outside the training sample (their own row
+            left out).
         overwrite: replace an IVF-PQ folder this tool wrote there.
     """
     directory = Path(directory)
@@ -110,15 +111,13 @@ def build_ivfpq(
     from faiss.contrib.ondisk import merge_ondisk  # after require: a clear error first
 
     with staged_folder(directory) as staging:
-        trained, sample_rows, sample = _train(faiss, parts, params, metric)
-        pick = np.random.default_rng(SAMPLE_SEED).permutation(len(sample_rows))[:QUERIES]
-        exact = ExactNeighbours(sample[pick], k=min(K, parts.count - 1), metric=metric)
-        del sample
+        trained, query_rows, queries = _train(faiss, parts, params, metric)
+        exact = ExactNeighbours(queries, k=min(K, parts.count - 1), metric=metric)
         shard_files = _add_shards(faiss, parts, trained, exact, staging, params["shards"], progress)
         merge_ondisk(trained, [str(path) for path in shard_files], str(staging / "lists.ivfdata"))
         shutil.rmtree(staging / "shards")
         calibration = choose_nprobe(
-            trained, np.load(staging / "embeddings.npy", mmap_mode="r"), exact, sample_rows[pick],
+            trained, np.load(staging / "embeddings.npy", mmap_mode="r"), exact, query_rows,
             nlist=params["nlist"], rerank=params["rerank"], target=target_recall, fixed=nprobe,
         )  # fmt: skip
         params["nprobe"] = trained.nprobe = calibration.nprobe
@@ -192,11 +191,18 @@ def resolve_params(
 def _train(
     faiss: Any, parts: EmbeddingParts, params: dict[str, int], metric: Metric
 ) -> tuple[Any, np.ndarray, np.ndarray]:
-    """The trained, empty IVF-PQ index (k-means and PQ on a seeded sample of rows), the
-    sample's row numbers (sorted) and its vectors."""
+    """The trained, empty IVF-PQ index (k-means and PQ on a seeded sample of rows), and the
+    calibration queries: row numbers and vectors, read in the same pass as the sample."""
     rng = np.random.default_rng(SAMPLE_SEED)
-    rows = np.sort(rng.choice(parts.count, size=params["train_size"], replace=False))
-    sample = read_rows(parts, rows)  # (train_size, d)
+    order = rng.permutation(parts.count)  # the first train_size rows train, the next query
+    train_rows = np.sort(order[: params["train_size"]])
+    rest = order[params["train_size"] : params["train_size"] + QUERIES]
+    query_rows = rest if len(rest) else order[:QUERIES]  # all rows train: query with them
+    rows = np.union1d(train_rows, query_rows)  # sorted
+    vectors = read_rows(parts, rows)  # (train + queries, d)
+    queries = vectors[np.searchsorted(rows, query_rows)]
+    sample = vectors[np.searchsorted(rows, train_rows)]
+    del vectors
     faiss_metric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
     quantizer = faiss.IndexFlat(parts.dim, faiss_metric)
     index = faiss.IndexIVFPQ(
@@ -205,7 +211,7 @@ def _train(
     index.own_fields = True  # the index frees its quantiser
     quantizer.this.disown()
     index.train(sample)
-    return index, rows, sample
+    return index, query_rows, queries
 
 
 def _add_shards(

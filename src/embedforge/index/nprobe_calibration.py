@@ -6,8 +6,12 @@ count: FAISS's guidelines ("Guidelines to choose an index", the FAISS wiki) say 
 rows of the training sample are the queries; their exact k nearest rows are found shard by
 shard while the shards pass through memory anyway (:class:`ExactNeighbours`); after the
 merge, :func:`choose_nprobe` tries nprobe = 1, 2, 4, … nlist and keeps the smallest whose
-recall@k reaches the target. Each query row is its own nearest neighbour, found at any
-nprobe, so it is left out of both lists (recall@k over the *other* rows).
+recall@k reaches the target. The query rows are drawn from outside the training sample
+where the table is large enough (k-means fits its own training points a little better than
+new ones: in one run at 100,000 rows, 256 training rows measured recall 0.956 at the nprobe
+where 1,000 new queries found 0.938). Each query row
+is its own nearest neighbour, found at any nprobe, so it is left out of both lists
+(recall@k over the *other* rows).
 """
 
 from dataclasses import dataclass
@@ -15,16 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from embedforge.index.embedding_index import Metric
+from embedforge.index.embedding_index import Metric, import_faiss
 from embedforge.index.ivfpq_index import ranked_search
 
-QUERIES = 256  # calibration queries: recall measured to about +-0.01 at k=10
+QUERIES = 1000  # calibration queries: recall@10 measured to about +-0.005 near 0.95
 K = 10
-ROWS_AT_ONCE = 1 << 14  # shard rows compared at a time: 256 x 16,384 float32 = 16 MiB
 
 
 class ExactNeighbours:
-    """The exact k+1 nearest rows of fixed queries, accumulated over shards.
+    """The exact k+1 nearest rows of fixed queries, accumulated over shards with FAISS's
+    brute-force ``faiss.knn`` (BLAS products, memory in tiles), merged shard after shard.
 
     >>> queries = np.array([[0.0], [10.0]], dtype=np.float32)
     >>> exact = ExactNeighbours(queries, k=1, metric="l2")
@@ -35,7 +39,7 @@ class ExactNeighbours:
     """
 
     def __init__(self, queries: np.ndarray, *, k: int, metric: Metric) -> None:
-        self.queries = queries  # (q, d)
+        self.queries = np.ascontiguousarray(queries, dtype=np.float32)  # (q, d)
         self.metric = metric
         self.width = k + 1  # the query row itself, then k others
         self.scores = np.full((len(queries), 0), np.inf, dtype=np.float32)  # lower is nearer
@@ -43,21 +47,14 @@ class ExactNeighbours:
 
     def add(self, vectors: np.ndarray, *, start: int) -> None:
         """Merge the rows ``start …`` of ``vectors`` (n, d) into the nearest kept so far."""
-        for offset in range(0, len(vectors), ROWS_AT_ONCE):
-            block = vectors[offset : offset + ROWS_AT_ONCE]  # (b, d)
-            products = self.queries @ block.T  # (q, b)
-            if self.metric == "l2":
-                scores = np.square(block).sum(axis=1)[None, :] - 2.0 * products  # + |q|², constant
-            else:
-                scores = -products
-            rows = np.broadcast_to(
-                np.arange(start + offset, start + offset + len(block)), scores.shape
-            )
-            scores = np.concatenate([self.scores, scores], axis=1)
-            rows = np.concatenate([self.rows, rows], axis=1)
-            order = np.argsort(scores, axis=1, kind="stable")[:, : self.width]
-            self.scores = np.take_along_axis(scores, order, 1)
-            self.rows = np.take_along_axis(rows, order, 1)
+        faiss = import_faiss()
+        metric = faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        found, rows = faiss.knn(self.queries, vectors, min(self.width, len(vectors)), metric)
+        scores = np.concatenate([self.scores, found if self.metric == "l2" else -found], axis=1)
+        rows = np.concatenate([self.rows, rows + start], axis=1)  # (q, <= 2 * width)
+        order = np.argsort(scores, axis=1, kind="stable")[:, : self.width]
+        self.scores = np.take_along_axis(scores, order, 1)
+        self.rows = np.take_along_axis(rows, order, 1)
 
 
 @dataclass(frozen=True)

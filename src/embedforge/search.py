@@ -34,7 +34,7 @@ from embedforge.errors import UserError
 from embedforge.files.atomic import staged_folder
 from embedforge.files.markers import FolderKind, is_folder_of, prepare_folder, write_marker
 from embedforge.index.embedding_index import EmbeddingIndex
-from embedforge.index.ivfpq_build import build_ivfpq
+from embedforge.index.ivfpq_build import plan_ivfpq, write_ivfpq
 from embedforge.index.ivfpq_index import IVFPQ_INDEX, IVFPQIndex
 
 Source = str | os.PathLike[str] | pd.DataFrame
@@ -123,19 +123,22 @@ def build_ivfpq_search(
     directory: str | os.PathLike[str],
     *,
     overwrite: bool = False,
-    **params: Any,
+    progress: bool = False,
+    **options: Any,
 ) -> IVFPQIndex:
     """A search folder over a table ``run_dir`` has already embedded (``embedforge embed``:
     a Parquet file or a folder of part files), its index IVF-PQ built shard by shard
-    (:func:`~embedforge.index.ivfpq_build.build_ivfpq`, whose keyword arguments ``params``
-    are); ``embedforge search`` then embeds raw queries with the run, as for any index."""
+    (:func:`~embedforge.index.ivfpq_build.plan_ivfpq` takes the ``options``); ``embedforge
+    search`` then embeds raw queries with the run, as for any index. The table, the options
+    and the folder are all checked before anything is written."""
     directory = Path(directory)
+    plan = plan_ivfpq(embeddings, **options)
     check_search_folder(directory, overwrite=overwrite)
     run = load_run(run_dir)
     with staged_folder(directory) as staging:
         write_marker(staging, SEARCH)
         run.save(staging / "run")
-        build_ivfpq(embeddings, staging / "index", **params)
+        write_ivfpq(plan, staging / "index", overwrite=False, progress=progress)
     return IVFPQIndex.load(directory / "index")
 
 

@@ -21,6 +21,7 @@ is refused before anything is read.
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,20 @@ def default_train_size(count: int, nlist: int) -> int:
     return min(count, max(TRAIN_POINTS_PER_LIST * nlist, MIN_TRAIN_SIZE))
 
 
-def build_ivfpq(
+@dataclass(frozen=True)
+class IVFPQPlan:
+    """A build checked before anything is written: the table and the resolved parameters
+    (``nprobe`` is added once the calibration chose or measured it)."""
+
+    parts: EmbeddingParts
+    params: dict[str, int]
+    metric: Metric
+    nprobe: int | None
+    target_recall: float
+
+
+def plan_ivfpq(
     source: str | os.PathLike[str],
-    directory: str | os.PathLike[str],
     *,
     shards: int = 1,
     metric: Metric = "l2",
@@ -76,11 +88,9 @@ def build_ivfpq(
     rerank: int = 10,
     train_size: int | None = None,
     target_recall: float = 0.95,
-    overwrite: bool = False,
-    progress: bool = False,
-) -> Path:
-    """Index the embeddings table ``source`` (a Parquet file or a folder of part files,
-    as ``embedforge embed`` writes) into the IVF-PQ folder ``directory``.
+) -> IVFPQPlan:
+    """Check the embeddings table ``source`` (a Parquet file or a folder of part files, as
+    ``embedforge embed`` writes) and the options, from the Parquet footers alone.
 
     Args:
         shards: runs of consecutive rows added one at a time (memory: one shard).
@@ -94,9 +104,7 @@ def build_ivfpq(
         target_recall: the recall@10 the chosen nprobe must reach, measured against exact
             search for 1,000 rows of the table outside the training sample (their own row
             left out).
-        overwrite: replace an IVF-PQ folder this tool wrote there.
     """
-    directory = Path(directory)
     parts = open_embedding_parts(source)
     params = resolve_params(
         parts, shards=shards, nlist=nlist, nprobe=nprobe, pq_m=pq_m, rerank=rerank,
@@ -106,6 +114,30 @@ def build_ivfpq(
         raise UserError(f"metric must be 'l2' or 'inner_product', not {metric!r}")
     if not 0.0 < target_recall <= 1.0:
         raise UserError(f"--target-recall must be in (0, 1]; got {target_recall}")
+    return IVFPQPlan(parts, params, metric, nprobe, target_recall)
+
+
+def build_ivfpq(
+    source: str | os.PathLike[str],
+    directory: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    progress: bool = False,
+    **options: Any,
+) -> Path:
+    """Index the embeddings table ``source`` into the IVF-PQ folder ``directory``, with the
+    options of :func:`plan_ivfpq`; ``overwrite`` replaces an IVF-PQ folder this tool wrote.
+    """
+    return write_ivfpq(plan_ivfpq(source, **options), directory, overwrite=overwrite,
+                       progress=progress)  # fmt: skip
+
+
+def write_ivfpq(
+    plan: IVFPQPlan, directory: str | os.PathLike[str], *, overwrite: bool, progress: bool
+) -> Path:
+    """Build the planned index into ``directory`` (staged, renamed into place at the end)."""
+    directory = Path(directory)
+    parts, params, metric = plan.parts, dict(plan.params), plan.metric
     prepare_folder(directory, IVFPQ_INDEX, overwrite=overwrite, hint="pass --overwrite")
     faiss = require("faiss", "faiss", "an IVF-PQ index is built")
     from faiss.contrib.ondisk import merge_ondisk  # after require: a clear error first
@@ -118,7 +150,8 @@ def build_ivfpq(
         shutil.rmtree(staging / "shards")
         calibration = choose_nprobe(
             trained, np.load(staging / "embeddings.npy", mmap_mode="r"), exact, query_rows,
-            nlist=params["nlist"], rerank=params["rerank"], target=target_recall, fixed=nprobe,
+            nlist=params["nlist"], rerank=params["rerank"], target=plan.target_recall,
+            fixed=plan.nprobe,
         )  # fmt: skip
         params["nprobe"] = trained.nprobe = calibration.nprobe
         faiss.write_index(trained, str(staging / "index.faiss"))
@@ -135,7 +168,7 @@ def build_ivfpq(
                 "recall": calibration.recall,
                 "k": calibration.k,
                 "queries": calibration.queries,
-                "target": target_recall,
+                "target": plan.target_recall,
             },
             "sha256": {name: file_sha256(staging / name) for name in FILES},
         }

@@ -60,7 +60,7 @@ FILES = ("index.faiss", "lists.ivfdata", "embeddings.npy", "ids.json")
 IVFPQ_INDEX = FolderKind("ivfpq-index", frozenset({*FILES, "meta.json"}))
 PARAMS = frozenset({"nlist", "nprobe", "pq_m", "pq_bits", "rerank", "shards", "train_size"})
 BUILD_AGAIN_HINT = "build the index again (`embedforge index build --kind ivfpq`)"
-QUERY_CHUNK = 1024  # queries re-ranked at a time: 1024 x R*k candidate rows gathered
+QUERY_CHUNK = 256  # queries re-ranked at a time: 256 x R*k rows gathered (7 MiB: 64-d, R*k 110)
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,8 @@ def _rerank(
     rows = vectors[np.maximum(found, 0).reshape(-1)]  # (q*c, d), from the mmap
     rows = rows.reshape(len(queries), candidates, vectors.shape[1])  # (q, c, d)
     if metric == "l2":
-        exact = np.sqrt(np.square(rows - queries[:, None, :]).sum(axis=2))  # (q, c)
+        rows -= queries[:, None, :]  # in place: the gathered rows are a copy
+        exact = np.sqrt(np.einsum("qcd,qcd->qc", rows, rows))  # (q, c)
         exact[found < 0] = np.inf
         order = np.argsort(exact, axis=1, kind="stable")[:, :k]  # (q, k)
     else:

@@ -15,7 +15,7 @@ one shard (tests check it).
 
 The folder (see :mod:`embedforge.index.ivfpq_index`) is built in a temporary sibling, the
 shard files inside it, and renamed into place at the end; a folder the tool did not write
-is refused before anything is read.
+is refused, like bad options or part files, before anything is written.
 """
 
 import json

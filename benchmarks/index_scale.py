@@ -155,6 +155,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--shards", type=int, default=10)
     parser.add_argument("--nprobes", default="8,16,32,64,128")
+    parser.add_argument(
+        "--extra-shards", default="", help="more shard counts to build, e.g. 40 (memory slope)"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/index_scale.md"))
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -181,6 +184,12 @@ def main() -> None:
             f"ivfpq, {args.shards} shards": in_child(
                 "build", str(table), str(index_dir), str(args.shards)
             ),
+            **{
+                f"ivfpq, {count} shards": in_child(
+                    "build", str(table), str(Path(scratch) / f"s{count}"), count
+                )
+                for count in filter(None, args.extra_shards.split(","))
+            },
             "ivfpq, 1 shard": in_child("build", str(table), str(Path(scratch) / "one"), "1"),
             "flat, all in memory": in_child("flat", str(table)),
         }

@@ -149,3 +149,65 @@ def test_image_files_need_a_run_trained_on_an_image_folder(tmp_path: Path, capsy
         == 2
     )
     assert "needs a run trained on an image folder" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def palette_embeddings(
+    run_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """400 palettes and their embeddings, as `embedforge embed` writes them."""
+    from embedforge.data.synthetic_palettes import synthetic_palettes
+
+    folder = tmp_path_factory.mktemp("ivfpq")
+    synthetic_palettes(400, seed=7).rows.to_csv(folder / "palettes.csv", index=False)
+    argv = ["embed", str(run_dir), str(folder / "palettes.csv"), "--out"]
+    assert main([*argv, str(folder / "emb.parquet")]) == 0
+    return folder / "palettes.csv", folder / "emb.parquet"
+
+
+def test_an_ivfpq_index_builds_in_shards_and_searches_through_the_cli(
+    run_dir: Path, palette_embeddings: tuple[Path, Path], tmp_path: Path, capsys
+) -> None:
+    pytest.importorskip("faiss")
+    palettes, embeddings = palette_embeddings
+    index_dir = tmp_path / "index"
+    argv = ["index", "build", str(run_dir), str(embeddings), "--out", str(index_dir)]
+    assert main([*argv, "--kind", "ivfpq", "--shards", "3", "--nlist", "4"]) == 0
+    assert "3 shards" in capsys.readouterr().out
+    out = tmp_path / "neighbours.csv"
+    assert main(["search", str(index_dir), str(palettes), "-k", "3", "--out", str(out)]) == 0
+    neighbours = pd.read_csv(out)
+    first = neighbours[neighbours["rank"] == 1]
+    assert len(first) == 400 and (first["query_id"] == first["neighbour_id"]).all()
+    assert np.allclose(first["distance"], 0.0, atol=1e-3)  # re-ranked: exact distances
+    moved = Path(shutil.move(index_dir, tmp_path / "moved"))
+    again = tmp_path / "again.csv"
+    assert main(["search", str(moved), str(palettes), "-k", "3", "--out", str(again)]) == 0
+    assert pd.read_csv(again).equals(neighbours)  # the moved folder answers the same
+    wider = tmp_path / "wider.csv"
+    assert main(["search", str(moved), str(palettes), "--nprobe", "4", "--out", str(wider)]) == 0
+    nearest = pd.read_csv(wider).query("rank == 1")
+    assert (nearest["neighbour_id"] == nearest["query_id"]).all()
+    assert main(["search", str(moved), str(palettes), "--nprobe", "5"]) == 2
+    assert "--nprobe must be between 1 and the index's nlist (4)" in capsys.readouterr().err
+    assert main(["search", str(moved), str(palettes), "--rebuild"]) == 2
+    assert "not rebuilt in place" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--kind", "ivfpq", "--shards", "0"], "--shards must be between 1 and the number of rows"),
+        (["--kind", "ivfpq", "--shards", "401"], "--shards must be between 1"),
+        (["--kind", "flat", "--shards", "2"], "--shards: options of --kind ivfpq"),
+    ],
+)
+def test_bad_ivfpq_options_are_one_line_and_write_nothing(
+    run_dir: Path, palette_embeddings: tuple[Path, Path], tmp_path: Path, capsys,
+    options: list[str], message: str,
+) -> None:  # fmt: skip
+    out = tmp_path / "index"
+    argv = ["index", "build", str(run_dir), str(palette_embeddings[1]), "--out", str(out)]
+    assert main([*argv, *options]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == []

@@ -125,9 +125,26 @@ def _run_list(args: argparse.Namespace) -> None:
     print(describe(args.stages))
 
 
-def _run_index_build(args: argparse.Namespace) -> None:
-    from embedforge.search import Searcher, check_search_folder
+IVFPQ_OPTIONS = ("shards", "nlist", "nprobe", "pq_m", "rerank", "train_size", "target_recall")
 
+
+def _run_index_build(args: argparse.Namespace) -> None:
+    from embedforge.search import Searcher, build_ivfpq_search, check_search_folder
+
+    given = {name: getattr(args, name) for name in IVFPQ_OPTIONS if getattr(args, name) is not None}
+    if args.kind == "ivfpq":
+        index = build_ivfpq_search(
+            args.run_dir, args.data, args.out, overwrite=args.overwrite, metric=args.metric,
+            progress=True, **given,
+        )  # fmt: skip
+        print(
+            f"indexed {len(index)} objects (ivfpq, {args.metric}, {index.params['shards']} "
+            f"shards, nprobe {index.params['nprobe']}): {args.out}"
+        )
+        return
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise UserError(f"{options}: options of --kind ivfpq, not of --kind {args.kind}")
     check_search_folder(Path(args.out), overwrite=args.overwrite)  # before the embedding work
     searcher = Searcher.build(args.run_dir, args.data, metric=args.metric, kind=args.kind)
     searcher.save(args.out, overwrite=args.overwrite)
@@ -149,7 +166,8 @@ def _run_search(args: argparse.Namespace) -> None:
 
     if args.out:
         check_output_path(args.out, overwrite=args.overwrite)
-    neighbours = Searcher.load(args.index_dir, rebuild=args.rebuild).search(args.queries, k=args.k)
+    searcher = Searcher.load(args.index_dir, rebuild=args.rebuild, nprobe=args.nprobe)
+    neighbours = searcher.search(args.queries, k=args.k)
     if args.out:
         from embedforge.embed import write_embeddings
 
@@ -375,9 +393,33 @@ def build_parser() -> argparse.ArgumentParser:
     index_build.add_argument("--out", required=True, help="index folder to write")
     index_build.add_argument("--metric", choices=("l2", "inner_product"), default="l2")
     index_build.add_argument(
-        "--kind", choices=("flat", "ivf", "hnsw"), default="flat",
-        help="flat is exact; ivf or hnsw for large collections (need faiss)",
+        "--kind", choices=("flat", "ivf", "hnsw", "ivfpq"), default="flat",
+        help="flat is exact; ivf or hnsw for large collections (need faiss); ivfpq: DATA is "
+        "an embeddings table from 'embedforge embed' (a Parquet file or a folder of part "
+        "files), indexed shard by shard into on-disk inverted lists",
     )  # fmt: skip
+    ivfpq = index_build.add_argument_group("--kind ivfpq")
+    ivfpq.add_argument("--shards", type=int, help="shards added one at a time (default 1)")
+    ivfpq.add_argument("--nlist", type=int, help="inverted lists (default round(sqrt(n)))")
+    ivfpq.add_argument(
+        "--nprobe", type=int,
+        help="lists visited per query, recorded (default: the fewest reaching --target-recall)",
+    )  # fmt: skip
+    ivfpq.add_argument(
+        "--target-recall", type=float,
+        help="recall@10 against exact search, measured on 1,000 of the table's rows, that the "
+        "default nprobe must reach (default 0.95)",
+    )  # fmt: skip
+    ivfpq.add_argument(
+        "--pq-m", type=int, help="PQ sub-quantisers, a divisor of the dimension (default ~dim/4)"
+    )
+    ivfpq.add_argument(
+        "--rerank", type=int,
+        help="candidates per neighbour re-ranked by exact distance (default 10; 0: off)",
+    )  # fmt: skip
+    ivfpq.add_argument(
+        "--train-size", type=int, help="rows sampled to train on (default 50 per list, >= 10k)"
+    )
     _add_overwrite(index_build, "the index folder in --out")
     index_build.set_defaults(handler=_run_index_build)
     index_rebuild = index_commands.add_parser(
@@ -403,6 +445,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--rebuild", action="store_true",
         help="do not read INDEX_DIR's FAISS file: build the index again from its kept vectors "
         "(for a folder from elsewhere)",
+    )  # fmt: skip
+    search.add_argument(
+        "--nprobe", type=int,
+        help="lists an IVF or IVF-PQ index visits per query, instead of the recorded number",
     )  # fmt: skip
     _add_overwrite(search, "the --out file")
     search.set_defaults(handler=_run_search)

@@ -24,7 +24,7 @@ kept vectors, or rewrite the folder's index once with :func:`rebuild_index`
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,8 @@ from embedforge.errors import UserError
 from embedforge.files.atomic import staged_folder
 from embedforge.files.markers import FolderKind, is_folder_of, prepare_folder, write_marker
 from embedforge.index.embedding_index import EmbeddingIndex
+from embedforge.index.ivfpq_build import plan_ivfpq, write_ivfpq
+from embedforge.index.ivfpq_index import IVFPQ_INDEX, IVFPQIndex
 
 Source = str | os.PathLike[str] | pd.DataFrame
 SEARCH = FolderKind("search", frozenset({"run", "index"}))
@@ -44,7 +46,7 @@ class Searcher:
     """A model and an index over a collection: embeds raw queries, returns neighbours."""
 
     run: Run
-    index: EmbeddingIndex
+    index: EmbeddingIndex | IVFPQIndex
 
     @classmethod
     def build(
@@ -101,13 +103,55 @@ class Searcher:
         return directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str], *, rebuild: bool = False) -> "Searcher":
-        """Read a folder written by :meth:`save`; ``rebuild`` builds the index again from its
-        kept vectors instead of reading ``index.faiss`` (:meth:`EmbeddingIndex.load`)."""
+    def load(
+        cls, directory: str | os.PathLike[str], *, rebuild: bool = False, nprobe: int | None = None
+    ) -> "Searcher":
+        """Read a folder written by :meth:`save` or :func:`build_ivfpq_search`; ``rebuild``
+        builds the index again from its kept vectors instead of reading ``index.faiss``
+        (:meth:`EmbeddingIndex.load`); ``nprobe`` overrides an IVF index's recorded one."""
         directory = Path(directory)
         _require_search_folder(directory)
-        index = EmbeddingIndex.load(directory / "index", rebuild=rebuild)
+        index = _load_index(directory / "index", rebuild=rebuild)
+        if nprobe is not None:
+            index.set_nprobe(nprobe)
         return cls(load_run(directory / "run"), index)
+
+
+def build_ivfpq_search(
+    run_dir: str | os.PathLike[str],
+    embeddings: str | os.PathLike[str],
+    directory: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    progress: bool = False,
+    **options: Any,
+) -> IVFPQIndex:
+    """A search folder over a table ``run_dir`` has already embedded (``embedforge embed``:
+    a Parquet file or a folder of part files), its index IVF-PQ built shard by shard
+    (:func:`~embedforge.index.ivfpq_build.plan_ivfpq` takes the ``options``); ``embedforge
+    search`` then embeds raw queries with the run, as for any index. The table, the options
+    and the folder are all checked before anything is written."""
+    directory = Path(directory)
+    plan = plan_ivfpq(embeddings, **options)
+    check_search_folder(directory, overwrite=overwrite)
+    run = load_run(run_dir)
+    with staged_folder(directory) as staging:
+        write_marker(staging, SEARCH)
+        run.save(staging / "run")
+        write_ivfpq(plan, staging / "index", overwrite=False, progress=progress)
+    return IVFPQIndex.load(directory / "index")
+
+
+def _load_index(directory: Path, *, rebuild: bool) -> EmbeddingIndex | IVFPQIndex:
+    """The index in ``directory``, of whichever format its marker names."""
+    if not is_folder_of(directory, IVFPQ_INDEX):
+        return EmbeddingIndex.load(directory, rebuild=rebuild)
+    if rebuild:
+        raise UserError(
+            f"{directory}: an IVF-PQ index is not rebuilt in place; build it again from the "
+            "embeddings (`embedforge index build --kind ivfpq`)"
+        )
+    return IVFPQIndex.load(directory)
 
 
 def rebuild_index(directory: str | os.PathLike[str]) -> EmbeddingIndex:
@@ -120,7 +164,8 @@ def rebuild_index(directory: str | os.PathLike[str]) -> EmbeddingIndex:
     """
     directory = Path(directory)
     _require_search_folder(directory)
-    index = EmbeddingIndex.load(directory / "index", rebuild=True)
+    index = _load_index(directory / "index", rebuild=True)  # refuses an IVF-PQ index
+    assert isinstance(index, EmbeddingIndex)
     index.save(directory / "index", overwrite=True)
     return index
 

@@ -393,3 +393,21 @@ def test_a_version_1_folder_is_refused_with_the_way_out(tmp_path: Path) -> None:
             match=r"meta\.json: index format version 1, .* build the index again \(`embedforge",
         ):
             EmbeddingIndex.load(folder, rebuild=rebuild)
+
+
+@needs_faiss
+def test_set_nprobe_visits_more_lists_and_only_ivf_has_them() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(4000, 8)).astype(np.float32)
+    queries = rng.normal(size=(50, 8)).astype(np.float32)
+    index = EmbeddingIndex.build(vectors, list(range(4000)), kind="ivf", nlist=64, nprobe=1)
+    narrow = index.search(queries, k=5).indices
+    index.set_nprobe(64)  # every list: exact
+    assert index.params["nprobe"] == 64
+    exact = np.argsort(_brute_force(queries, vectors, "l2"), axis=1, kind="stable")[:, :5]
+    assert np.array_equal(index.search(queries, k=5).indices, exact)
+    assert not np.array_equal(narrow, exact)
+    with pytest.raises(UserError, match=r"between 1 and the index's nlist \(64\)"):
+        index.set_nprobe(65)
+    with pytest.raises(UserError, match="--nprobe applies to IVF indexes; this index is flat"):
+        EmbeddingIndex.build(vectors, list(range(4000))).set_nprobe(2)

@@ -4,6 +4,7 @@ from embedforge.bad_inputs import (
     command_cases,
     image_cases,
     index_cases,
+    ivfpq_cases,
     palette_cases,
     recipe_cases,
     run_cases,
@@ -16,7 +17,9 @@ CASES: list[Case] = [
     *recipe_cases.CASES,
     *run_cases.CASES,
     *index_cases.CASES,
+    *ivfpq_cases.CASES,
     *command_cases.CASES,
 ]
-"""Palette tables, image lists and files, recipes, run folders, index folders, then outputs
+"""Palette tables, image lists and files, recipes, run folders, index folders, IVF-PQ
+builds, then outputs
 and options."""

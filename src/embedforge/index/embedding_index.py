@@ -72,6 +72,7 @@ from embedforge.files.atomic import staged_folder
 from embedforge.files.file_sha256 import file_sha256
 from embedforge.files.markers import FolderKind, prepare_folder, write_marker
 from embedforge.finite import require_finite
+from embedforge.index.checked_files import check_sha256, read_json
 from embedforge.metrics.knn import default_chunk_size, knn_search
 
 Metric = Literal["l2", "inner_product"]
@@ -219,11 +220,11 @@ class EmbeddingIndex:
             raise ValueError(f"metric must be 'l2' or 'inner_product', not {metric!r}")
         if kind not in ("flat", "ivf", "hnsw"):
             raise ValueError(f"kind must be 'flat', 'ivf' or 'hnsw', not {kind!r}")
-        vectors = _as_float32_matrix(embeddings, "embeddings", copy=True)
+        vectors = as_float32_matrix(embeddings, "embeddings", copy=True)
         n = len(vectors)
         if n == 0:
             raise ValueError("cannot index 0 embeddings")
-        ids = _as_ids(ids)
+        ids = as_ids(ids)
         if len(ids) != n:
             raise ValueError(f"got {n} embeddings but {len(ids)} ids; expected one id per row")
         params: dict[str, int] = {}
@@ -274,6 +275,19 @@ class EmbeddingIndex:
             ids=ids, vectors=vectors, metric=metric, kind=kind, params=params, faiss_index=index
         )
 
+    def set_nprobe(self, nprobe: int) -> None:
+        """Visit ``nprobe`` lists per query from now on (``embedforge search --nprobe``);
+        only an IVF index has lists."""
+        if self.kind != "ivf":
+            raise UserError(f"--nprobe applies to IVF indexes; this index is {self.kind}")
+        if not 1 <= nprobe <= self.params["nlist"]:
+            raise UserError(
+                f"--nprobe must be between 1 and the index's nlist ({self.params['nlist']}); "
+                f"got {nprobe}"
+            )
+        self._faiss_index.nprobe = nprobe
+        self.params["nprobe"] = nprobe
+
     def search(self, queries: Any, k: int) -> SearchResult:
         """The k nearest rows of each query (nq, d); k larger than the index is clipped to n.
 
@@ -284,7 +298,7 @@ class EmbeddingIndex:
         """
         if k < 1:  # a user's number (search -k): one clear error, not a traceback
             raise UserError(f"k must be at least 1 (neighbours per query, search -k); got {k}")
-        queries = _as_float32_matrix(queries, "queries")
+        queries = as_float32_matrix(queries, "queries")
         if queries.shape[1] != self.dim:
             raise ValueError(
                 f"queries have dimension {queries.shape[1]} but the index holds {self.dim}"
@@ -297,16 +311,7 @@ class EmbeddingIndex:
         else:
             vectors = torch.from_numpy(self._vectors)  # (n, d), no copy
             distances, indices = _torch_search(queries, vectors, k, self.metric)
-        missing = indices < 0
-        if missing.any():
-            distances[missing] = np.inf if self.metric == "l2" else -np.inf
-        fill = "" if self.ids.dtype.kind == "U" else -1
-        ids = np.where(missing, np.array(fill, dtype=self.ids.dtype), self.ids[indices])
-        return SearchResult(
-            distances=distances.astype(np.float32, copy=False),
-            indices=indices.astype(np.int64, copy=False),
-            ids=ids,
-        )
+        return search_result(distances, indices, self.ids, self.metric)
 
     def save(self, directory: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write the index folder atomically, with each file's sha256 in meta.json; with
@@ -373,10 +378,10 @@ class EmbeddingIndex:
             raise UserError(f"{directory} holds a FAISS index; {INSTALL_HINT}")
 
         ids_path = directory / "ids.json"
-        _check_sha256(ids_path, meta, BUILD_AGAIN_HINT)
-        raw_ids = _read_json(ids_path)
+        check_sha256(ids_path, meta.sha256, BUILD_AGAIN_HINT)
+        raw_ids = read_json(ids_path)
         try:
-            ids = _as_ids(raw_ids)
+            ids = as_ids(raw_ids)
         except ValueError as error:
             raise UserError(f"{ids_path}: {error}") from None
         if len(ids) != meta.count:
@@ -397,7 +402,7 @@ class EmbeddingIndex:
             )
 
         path = directory / "index.faiss"
-        _check_sha256(path, meta, REBUILD_HINT)  # before faiss's C++ parser ever sees it
+        check_sha256(path, meta.sha256, REBUILD_HINT)  # before faiss's C++ parser ever sees it
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as error:
@@ -419,6 +424,24 @@ class EmbeddingIndex:
             params=meta.params,
             faiss_index=index,
         )
+
+
+def search_result(
+    distances: np.ndarray, indices: np.ndarray, ids: np.ndarray, metric: Metric
+) -> SearchResult:
+    """The :class:`SearchResult` of a search's (nq, k) ``distances`` and row ``indices``:
+    each row's id from ``ids``, and where a row is -1 (fewer than k found) the distance
+    +inf (``l2``) or -inf (``inner_product``) and the id "" or -1."""
+    missing = indices < 0
+    if missing.any():
+        distances[missing] = np.inf if metric == "l2" else -np.inf
+    fill = "" if ids.dtype.kind == "U" else -1
+    found = np.where(missing, np.array(fill, dtype=ids.dtype), ids[indices])
+    return SearchResult(
+        distances=distances.astype(np.float32, copy=False),
+        indices=indices.astype(np.int64, copy=False),
+        ids=found,
+    )
 
 
 def default_nlist(n: int) -> int:
@@ -466,7 +489,7 @@ def _torch_search(
     )
 
 
-def _as_float32_matrix(values: Any, name: str, *, copy: bool = False) -> np.ndarray:
+def as_float32_matrix(values: Any, name: str, *, copy: bool = False) -> np.ndarray:
     """``values`` as a C-contiguous float32 (n, d) array; with ``copy`` always a new one."""
     if isinstance(values, torch.Tensor):
         values = values.detach().cpu().numpy()
@@ -480,7 +503,7 @@ def _as_float32_matrix(values: Any, name: str, *, copy: bool = False) -> np.ndar
     return matrix
 
 
-def _as_ids(values: Any) -> np.ndarray:
+def as_ids(values: Any) -> np.ndarray:
     """n ids as a numpy array: unicode strings or int64."""
     if isinstance(values, torch.Tensor):
         values = values.cpu().numpy()
@@ -492,18 +515,9 @@ def _as_ids(values: Any) -> np.ndarray:
     raise ValueError("ids must be a flat list of all strings or all integers")
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path} is missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"{path} is not valid JSON ({error})") from None
-
-
 def _read_meta(path: Path) -> _Meta:
     """meta.json, checked: this format and version, known values, the kind's parameters."""
-    meta = _read_json(path)
+    meta = read_json(path)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise UserError(f"{path} is not an embedforge index description")
     version = meta.get("version")
@@ -540,31 +554,9 @@ def _read_meta(path: Path) -> _Meta:
     return _Meta(metric, kind, backend, dim, count, params, sha256)
 
 
-def _check_sha256(path: Path, meta: _Meta, hint: str) -> None:
-    """Refuse ``path`` unless its sha256 (hashed streaming) is the one meta.json records.
-
-    Called before anything parses the file, so a changed or swapped file never reaches a
-    parser; ``hint`` says what to do instead.
-    """
-    if not path.is_file():
-        raise UserError(f"{path} is missing")
-    try:
-        found = file_sha256(path)
-    except OSError as error:
-        raise UserError(f"{path} cannot be read ({error})") from None
-    expected = meta.sha256.get(path.name)
-    if found == expected:
-        return
-    recorded = f"records {expected[:12]}" if isinstance(expected, str) else "records no sha256"
-    raise UserError(
-        f"{path}: its sha256 is {found[:12]}, but meta.json {recorded} for it: the folder was "
-        f"changed after it was saved, or comes from elsewhere; {hint}"
-    )
-
-
 def _read_vectors(path: Path, meta: _Meta, *, mmap: bool) -> np.ndarray:
     """embeddings.npy, hash-checked, as float32 (count, dim); never unpickled."""
-    _check_sha256(path, meta, BUILD_AGAIN_HINT)
+    check_sha256(path, meta.sha256, BUILD_AGAIN_HINT)
     try:
         vectors = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except (OSError, ValueError) as error:

@@ -3,8 +3,10 @@ row for row by id, with the ids as written; and what it refuses before writing a
 
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -22,12 +24,28 @@ ODD_IDS = ["007", " spaced ", 'a,"quoted",id', "ünïcödé", "NA", "1e3", "tab\
 """Text ids a number parser or a CSV writer would change."""
 
 
+CPUS = 2
+
+
 @pytest.fixture(scope="module")
-def ray_local() -> Iterator[None]:
+def ray_started() -> Iterator[ModuleType]:
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False)
-    yield
+    ray.init(num_cpus=CPUS, include_dashboard=False)
+    # a job that cannot get its actors fails in two minutes, not Ray's default half hour
+    ray.data.DataContext.get_current().execution_no_progress_timeout_s = 120
+    yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def ray_local(ray_started: ModuleType) -> Iterator[None]:
+    """One local Ray for the module; after each test, every CPU free again: a finished or
+    failed job must not leave its actors holding them (the next job would wait for them)."""
+    yield
+    deadline = time.monotonic() + 30
+    while ray_started.available_resources().get("CPU", 0) < CPUS:
+        assert time.monotonic() < deadline, "a Ray job's actors still hold CPUs after 30 s"
+        time.sleep(0.2)
 
 
 def _objects(seed: int, ids: list[object]) -> pd.DataFrame:

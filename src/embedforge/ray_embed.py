@@ -33,6 +33,7 @@ sees (a shared file system): the actors read the run and the parts, and write th
 where they run.
 """
 
+import gc
 import logging
 import os
 import sys
@@ -190,30 +191,52 @@ def embed_with_ray(
             )
         with staged_folder(out) as staging:
             write_marker(staging, EMBEDDINGS)
-            dataset = ray.data.from_items(
-                [{"path": str(path)} for path in parts], override_num_blocks=len(parts)
-            ).map_batches(
-                PartEmbedder,
-                fn_constructor_args=(str(Path(run_dir).resolve()), backend, layout, chunk_rows),
-                batch_size=1,
-                batch_format="pyarrow",
-                compute=ray.data.ActorPoolStrategy(size=size),
-                num_cpus=1,
-            )
-            try:
-                with _quiet("ray.data"):
-                    dataset.write_parquet(str(staging), filename_provider=_part_names(ray))
-            except Exception as error:
-                found = _user_error(ray, error)
-                if found is None:
-                    raise
-                raise found from None
+            job = (str(Path(run_dir).resolve()), backend, layout, chunk_rows)
+            failure = _write_parts(ray, parts, staging, job, size)
+            # Ray Data lets its actors go by reference counting, and its executor holds
+            # reference cycles: collected here, a finished or failed job's actors give their
+            # CPUs back now, not at some later collection (a second job on the same Ray
+            # would wait for them)
+            gc.collect()
+            if failure is not None:
+                raise failure
             count = _check_distinct(staging, run.id_column, data)
     finally:
         if started:
             ray.shutdown()
     print(f"embedded {count} items on {size} Ray workers: {out}")
     return count
+
+
+def _write_parts(
+    ray: ModuleType,
+    parts: list[Path],
+    staging: Path,
+    job: tuple[str, Backend, PartLayout, int],
+    size: int,
+) -> UserError | None:
+    """Run the job into ``staging``; the UserError an actor raised, if one did. The error
+    is returned rather than raised here so that no traceback (which would keep this frame,
+    the dataset and its actors alive) leaves with it."""
+    dataset = ray.data.from_items(
+        [{"path": str(path)} for path in parts], override_num_blocks=len(parts)
+    ).map_batches(
+        PartEmbedder,
+        fn_constructor_args=job,
+        batch_size=1,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=size),
+        num_cpus=1,
+    )
+    try:
+        with _quiet("ray.data"):
+            dataset.write_parquet(str(staging), filename_provider=_part_names(ray))
+    except Exception as error:
+        found = _user_error(ray, error)
+        if found is None:
+            raise
+        return found
+    return None
 
 
 def _user_error(ray: ModuleType, error: BaseException) -> UserError | None:

@@ -85,11 +85,22 @@ def paired_ratio(numerators: list[float], denominators: list[float]) -> float:
 
 
 def machine_line() -> str:
-    """One line describing where the numbers were taken."""
+    """One line describing where the numbers were taken: the CPU's model too, since training
+    on another CPU rounds differently (another trajectory) and runs at another speed."""
     return (
         f"Python {platform.python_version()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {platform.machine()}"
+        f"{torch.get_num_threads()} threads, {platform.machine()} ({cpu_model()})"
     )
+
+
+def cpu_model() -> str:
+    """The CPU's model name as Linux reports it, or the platform's processor string."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
 
 
 def command_line() -> str:

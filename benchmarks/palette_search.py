@@ -15,14 +15,17 @@ cheaper representations find the same neighbours:
 Each collection is split by palette, seeded: 80% train (the searched collection, and all
 the embedding is trained on), 20% test, from which the queries are drawn. For every query,
 exact EMD to every palette of the collection is the reference (POT's ``ot.emd2``); against
-it: the default ``PaletteEmbedder`` (self-supervised, fitted on the training palettes only),
+it: the default ``PaletteEmbedder`` (self-supervised) and ``PaletteEmbedder(objective='emd')``
+(its distances distil exact EMD), both fitted on the training palettes only,
 ratio-weighted colour statistics (mean and standard deviation of L*, a*, b*) and a weighted
 CIELAB histogram (5 × 6 × 6 bins), each searched by Euclidean distance. Scored
 (:mod:`embedforge.metrics.emd_agreement`): recall@10 of the exact-EMD neighbours, Spearman's
-rho on sampled (query, palette) pairs, and query time per palette over the collection.
+rho on sampled (query, palette) pairs, and query time per palette over the collection (the
+median of :data:`QUERY_REPEATS` timed passes over all queries after a warm-up one: a pass takes
+tens of milliseconds, where one scheduling hiccup on a shared machine is a large share).
 Writes benchmarks/results/palette_search.md.
 
-    python benchmarks/palette_search.py            # 100 queries per collection, ~10 min
+    python benchmarks/palette_search.py            # 100 queries per collection, ~35 min
     python benchmarks/palette_search.py --quick    # 20 queries, 1 epoch: a smoke run
 """
 
@@ -30,6 +33,7 @@ import argparse
 import ast
 import importlib.resources
 import math
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +63,7 @@ TEST_SHARE = 0.2
 HISTOGRAM_BINS = (5, 6, 6)  # L* over [0, 100]; a* and b* over [-90, 90], clipped
 HISTOGRAM_RANGE = np.array([[0.0, 100.0], [-90.0, 90.0], [-90.0, 90.0]])
 TARGET_RECALL, TARGET_RHO, TARGET_SPEED_UP = 0.7, 0.9, 1_000
+QUERY_REPEATS = 5
 EMBEDDER = "PaletteEmbedder (default, self-supervised)"
 EMD_TRAINED = "PaletteEmbedder(objective='emd') (EMD-distilled)"
 EMD_ARGUMENTS = {"objective": "emd", "colour_space": "lab", "batch_size": 256}
@@ -155,6 +160,13 @@ def timed(fn: Callable[[], object]) -> tuple[object, float]:
     return result, time.perf_counter() - start
 
 
+def timed_median(fn: Callable[[], object]) -> tuple[object, float]:
+    """``fn``'s result and the median seconds of :data:`QUERY_REPEATS` calls after a warm-up."""
+    fn()
+    runs = [timed(fn) for _ in range(QUERY_REPEATS)]
+    return runs[0][0], statistics.median(seconds for _, seconds in runs)
+
+
 def search_features(
     features: Callable[[LabPalettes], np.ndarray], queries: LabPalettes, collection: LabPalettes
 ) -> Searched:
@@ -166,7 +178,7 @@ def search_features(
         knn_search(query, reference, K)
         return query
 
-    query, query_seconds = timed(search)
+    query, query_seconds = timed_median(search)
     return Searched(query, reference, query_seconds, collection_seconds)
 
 
@@ -183,7 +195,7 @@ def search_embedder(
         knn_search(query, reference, K)
         return query
 
-    query, query_seconds = timed(search)
+    query, query_seconds = timed_median(search)
     return Searched(query, reference, query_seconds, collection_seconds)
 
 
@@ -410,7 +422,8 @@ def main() -> None:
         " full (not extrapolated), one solve per pair, from palettes already in CIELAB. The"
         " others: representing the queries (as one batch) and finding their"
         f" {K} nearest neighbours among the collection's vectors, computed beforehand (the last"
-        " column, once per collection, not counted per query). The embedder's time includes"
+        " column, once per collection, not counted per query); the median of"
+        f" {QUERY_REPEATS} such passes after a warm-up one. The embedder's time includes"
         " reading the queries' palette table (`transform` of a DataFrame); the hand-made"
         " features start from the CIELAB palettes, as EMD does. EMD / it: how many times"
         " faster than exact EMD.",

@@ -86,9 +86,19 @@ def setup_from_env(backend: Literal["nccl", "gloo"]) -> bool:
     return True
 
 
-def cleanup() -> None:
-    """Destroy the default process group if one is initialised (safe to call always)."""
+def cleanup(*, finished: bool = False) -> None:
+    """Destroy the default process group if one is initialised (safe to call always).
+
+    ``finished``: every rank got here by finishing its work, so they first wait for each
+    other; then no rank tears its group down, and with it the connections and the
+    rendezvous store of a multi-node run, while another is still writing or exiting. Once
+    (two torchrun agents on a loaded 2-core machine) rank 1 left while rank 0 was writing
+    the run and was aborted at exit ("terminate called without an active exception"). After
+    a failure there is no barrier: the other ranks may never come.
+    """
     if is_distributed():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 

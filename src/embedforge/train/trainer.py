@@ -249,6 +249,7 @@ def train_from_file(
     """The ``embedforge train`` command: load, override, train, print a summary line."""
     recipe = load_recipe(path, overrides)
     run_dir = Path(out) if out else Path("runs") / Path(path).stem
+    finished = False
     try:
         result = train(recipe, run_dir, resume=resume, overwrite=overwrite)
         if is_main_process():
@@ -257,6 +258,8 @@ def train_from_file(
                 f"trained {result.epochs_run} epochs{ranks} into {run_dir}: best "
                 f"{recipe.train.best_metric} = {result.best_value:.4f} at epoch {result.best_epoch}"
             )
+        finished = True
     finally:
-        cleanup()  # after the rank check: once the group is gone every rank looks like rank 0
+        # after the rank check: once the group is gone every rank looks like rank 0
+        cleanup(finished=finished)
     return result

@@ -55,6 +55,7 @@ import torch
 from embedforge.data.palette_csv import csv_tables
 from embedforge.data.palette_parquet import by_position, parquet_tables
 from embedforge.data.palette_table import PALETTE_COLUMNS, PaletteTable, list_names
+from embedforge.data.row_order import heaviest_first
 from embedforge.data.set_batch import SetBatch
 from embedforge.errors import UserError
 
@@ -340,7 +341,7 @@ def _pack(
             f"object ({int(all_zero.sum())} such objects)"
         )
 
-    order = np.lexsort((np.arange(n_rows), -weights, codes))  # by object, heaviest first
+    order = heaviest_first(codes, weights, counts)  # (n_rows,) by object, heaviest first
     group = codes[order]  # (n_rows,)
     starts = np.cumsum(counts) - counts  # (n_objects,)
     rank = np.arange(n_rows) - starts[group]  # position within its object

@@ -49,6 +49,11 @@ from embedforge.recipe import Recipe
 from embedforge.run_items import RunEmbeddings, load_run_embeddings
 
 OUTPUT_FORMATS = (".parquet", ".csv")
+TRIM_EVERY_CHUNKS = 8
+"""How often a stream gives the heap's free pages back (:func:`~embedforge.heap.trim_heap`):
+every trim makes the next forward passes fault their memory in again. Embedding 1,000,000
+palettes (61 chunks), a trim after every chunk took 43.4 s and peaked at 800 MiB, after every
+8th 37.5 s and 930 MiB, never 37.4 s and 1,029 MiB."""
 Backend = Literal["torch", "onnx"]
 
 
@@ -132,10 +137,11 @@ class PaletteRun:
         def frames() -> Iterator[pd.DataFrame]:
             bar = progress_bar(None, show=progress, desc="embedding", unit=" rows", unit_scale=True)
             with bar:
-                for palettes in chain([first], prefetch(chunks)):
+                for number, palettes in enumerate(chain([first], prefetch(chunks)), start=1):
                     yield self.embed_palettes(palettes, device=device, batch_size=batch_size)
                     bar.update(palettes.num_rows)
-                    trim_heap()  # resident memory stays that of a chunk (see embedforge.heap)
+                    if number % TRIM_EVERY_CHUNKS == 0:
+                        trim_heap()  # resident memory stays bounded (see embedforge.heap)
 
         return frames()
 

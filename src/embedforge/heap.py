@@ -1,5 +1,7 @@
 """Give the C heap's free pages back to the system, so a long stream's resident memory stays
-that of one chunk.
+bounded instead of growing chunk by chunk (``PaletteRun.embed_stream`` trims every
+``TRIM_EVERY_CHUNKS`` chunks: with a trim after every chunk, 1,000,000 palettes took 43.4 s
+instead of 37.5).
 
 glibc raises its mmap threshold each time a large block is freed, so after the first chunks
 the tensors of a forward pass (a few MB each, a different size every batch) come from the

@@ -192,7 +192,7 @@ def embed_with_ray(
         with staged_folder(out) as staging:
             write_marker(staging, EMBEDDINGS)
             job = (str(Path(run_dir).resolve()), backend, layout, chunk_rows)
-            failure = _write_parts(ray, parts, staging, job, size)
+            failure = _write_parts(ray, parts, staging, job, size, run.id_column)
             # Ray Data lets its actors go by reference counting, and its executor holds
             # reference cycles: collected here, a finished or failed job's actors give their
             # CPUs back now, not at some later collection (a second job on the same Ray
@@ -214,10 +214,13 @@ def _write_parts(
     staging: Path,
     job: tuple[str, Backend, PartLayout, int],
     size: int,
+    id_column: str,
 ) -> UserError | None:
     """Run the job into ``staging``; the UserError an actor raised, if one did. The error
     is returned rather than raised here so that no traceback (which would keep this frame,
-    the dataset and its actors alive) leaves with it."""
+    the dataset and its actors alive) leaves with it. Parquet dictionaries for the id column
+    only, as the single-process writer keeps them for its non-float columns
+    (:func:`~embedforge.files.table_writer.dictionary_columns`)."""
     dataset = ray.data.from_items(
         [{"path": str(path)} for path in parts], override_num_blocks=len(parts)
     ).map_batches(
@@ -230,7 +233,9 @@ def _write_parts(
     )
     try:
         with _quiet("ray.data"):
-            dataset.write_parquet(str(staging), filename_provider=_part_names(ray))
+            dataset.write_parquet(
+                str(staging), filename_provider=_part_names(ray), use_dictionary=[id_column]
+            )
     except Exception as error:
         found = _user_error(ray, error)
         if found is None:

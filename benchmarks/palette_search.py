@@ -56,7 +56,7 @@ from embedforge.metrics.emd_agreement import (
 )
 from embedforge.metrics.knn import knn_search
 from measure import command_line, machine_line, write_report
-from palettes import markdown_table, yes_no
+from palettes import EMD_ARGUMENTS, markdown_table, yes_no
 
 K = 10
 TEST_SHARE = 0.2
@@ -66,7 +66,6 @@ TARGET_RECALL, TARGET_RHO, TARGET_SPEED_UP = 0.7, 0.9, 1_000
 QUERY_REPEATS = 5
 EMBEDDER = "PaletteEmbedder (default, self-supervised)"
 EMD_TRAINED = "PaletteEmbedder(objective='emd') (EMD-distilled)"
-EMD_ARGUMENTS = {"objective": "emd", "colour_space": "lab", "batch_size": 256}
 EMD_STEPS = 5_000
 """The EMD-trained embedder's training budget in optimizer steps, turned into epochs per
 collection (:func:`emd_epochs_for`): on pypalettes' training palettes 16 epochs (830 steps)

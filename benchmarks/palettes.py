@@ -58,7 +58,8 @@ ENCODERS = {
 DEFAULT_ENCODER = "set_transformer"
 EMD_OBJECTIVE = "Set Transformer, EMD objective"
 EMD_ARGUMENTS = {"objective": "emd", "colour_space": "lab", "batch_size": 256}
-"""The EMD-trained row, as benchmarks/palette_search.py fits it (search by example)."""
+"""The EMD-trained embedder's settings (search by example), here and in
+benchmarks/palette_search.py."""
 EMD_EPOCHS = 4
 """718 steps an epoch here (24,000 objects in near groups of 8, 32 a batch): 4 epochs are
 2,900 steps, what about 55 epochs are for pypalettes' 1,667 training palettes."""

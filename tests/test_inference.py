@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from embedforge.build import build_palettes, build_set_encoder
-from embedforge.inference import embed_sets, trim_padding
+from embedforge.inference import batch_bounds, embed_sets, trim_padding
 from embedforge.recipe import parse_recipe
 
 CPU = torch.device("cpu")
@@ -24,6 +24,24 @@ def test_trim_padding_keeps_every_real_row() -> None:
     sets = build_palettes(recipe.data).sets[:5]
     trimmed = trim_padding(sets)
     assert trimmed.max_rows == int(sets.sizes.max()) and torch.equal(trimmed.sizes, sets.sizes)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 1024, 1025, 2047, 5000])
+def test_batch_bounds_cover_every_set_once_in_full_batches_then_powers_of_two(n: int) -> None:
+    bounds = batch_bounds(n, 1024)
+    starts, stops = [b[0] for b in bounds], [b[1] for b in bounds]
+    assert starts == [0, *stops][: len(bounds)] and [0, *stops][-1] == n
+    counts = [stop - start for start, stop in bounds]
+    full, rest = counts[: n // 1024], counts[n // 1024 :]
+    assert full == [1024] * (n // 1024)
+    assert all(c & (c - 1) == 0 for c in rest) and rest == sorted(set(rest), reverse=True)
+
+
+def test_chunks_of_one_size_give_repeated_batch_counts() -> None:
+    """The point of the powers of two: a stream's chunks, whatever their number of sets,
+    leave few distinct batch shapes (oneDNN caches a kernel per shape)."""
+    counts = {stop - start for n in range(15_000, 17_000) for start, stop in batch_bounds(n, 1024)}
+    assert len(counts) <= 11  # 1024 and the powers of two below it
 
 
 @pytest.mark.parametrize("encoder", list(SMALL_ENCODERS))

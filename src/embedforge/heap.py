@@ -7,8 +7,9 @@ glibc raises its mmap threshold each time a large block is freed, so after the f
 the tensors of a forward pass (a few MB each, a different size every batch) come from the
 heap, whose freed holes stay resident: embedding 1,000,000 palettes chunk by chunk, resident
 memory grew from 0.53 to 1.05 GB over the chunks, and to 0.84 GB at most with a trim after
-each chunk. ``malloc_trim(0)`` returns every free page of every arena (milliseconds);
-elsewhere than glibc it is not there and this does nothing.
+each chunk (part of that growth was oneDNN's kernels, one per batch shape, since bounded
+by :func:`~embedforge.inference.batch_bounds`). ``malloc_trim(0)`` returns every free page of
+every arena (milliseconds); elsewhere than glibc it is not there and this does nothing.
 """
 
 import ctypes

@@ -28,7 +28,7 @@ def test_trim_padding_keeps_every_real_row() -> None:
 
 @pytest.mark.parametrize("n", [0, 1, 7, 1024, 1025, 2047, 5000])
 def test_batch_bounds_cover_every_set_once_in_full_batches_then_powers_of_two(n: int) -> None:
-    bounds = batch_bounds(n, 1024)
+    bounds = batch_bounds(n, 1024, remainder_in_powers_of_two=True)
     starts, stops = [b[0] for b in bounds], [b[1] for b in bounds]
     assert starts == [0, *stops][: len(bounds)] and [0, *stops][-1] == n
     counts = [stop - start for start, stop in bounds]
@@ -37,10 +37,20 @@ def test_batch_bounds_cover_every_set_once_in_full_batches_then_powers_of_two(n:
     assert all(c & (c - 1) == 0 for c in rest) and rest == sorted(set(rest), reverse=True)
 
 
+@pytest.mark.parametrize("n", [0, 1, 7, 1024, 1025, 2047, 5000])
+def test_batch_bounds_keep_one_remainder_batch_unless_asked(n: int) -> None:
+    bounds = batch_bounds(n, 1024, remainder_in_powers_of_two=False)
+    assert bounds == [(start, min(start + 1024, n)) for start in range(0, n, 1024)]
+
+
 def test_chunks_of_one_size_give_repeated_batch_counts() -> None:
     """The point of the powers of two: a stream's chunks, whatever their number of sets,
     leave few distinct batch shapes (oneDNN caches a kernel per shape)."""
-    counts = {stop - start for n in range(15_000, 17_000) for start, stop in batch_bounds(n, 1024)}
+    counts = {
+        stop - start
+        for n in range(15_000, 17_000)
+        for start, stop in batch_bounds(n, 1024, remainder_in_powers_of_two=True)
+    }
     assert len(counts) <= 11  # 1024 and the powers of two below it
 
 
